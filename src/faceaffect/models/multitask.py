@@ -1,0 +1,53 @@
+"""The one multi-task model interface: a backbone that embeds a face and a linear head.
+
+The head emits ``num_classes`` expression logits followed by valence and arousal when the config has them,
+exactly the published HSEmotion output layout.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from faceaffect.registry import ModelConfig
+
+
+class HeadOutput(NamedTuple):
+    logits: torch.Tensor
+    valence_arousal: torch.Tensor | None
+
+
+class MultiTaskModel(nn.Module):
+    """Backbone (image -> embedding) plus a linear multi-task head (embedding -> logits [+ V, A]).
+
+    >>> from faceaffect.models import create_model
+    >>> model = create_model("mbf_va_mtl")
+    >>> model(torch.zeros(1, 3, 112, 112)).shape
+    torch.Size([1, 10])
+    """
+
+    def __init__(self, config: ModelConfig, backbone: nn.Module) -> None:
+        super().__init__()
+        if backbone.num_features != config.embedding_dim:
+            raise ValueError(
+                f"{config.name}: backbone gives {backbone.num_features}-d embeddings, config says {config.embedding_dim}"
+            )
+        self.config = config
+        self.backbone = backbone
+        self.head = nn.Linear(config.embedding_dim, config.num_outputs)
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Embedding of normalised images (B, 3, S, S) -> (B, embedding_dim)."""
+        return self.backbone(images)
+
+    def forward_head(self, embedding: torch.Tensor) -> HeadOutput:
+        """Expression logits (B, C) and valence-arousal (B, 2) or None; VA is the raw linear output."""
+        out = self.head(embedding)
+        n = self.config.num_classes
+        return HeadOutput(out[:, :n], out[:, n:] if self.config.has_va else None)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw outputs in the published layout (B, num_outputs)."""
+        return self.head(self.forward_features(images))
