@@ -15,6 +15,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ImportError:
         return
     torch.set_flush_denormal(True)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
     torch.manual_seed(0)
 
 

@@ -106,7 +106,8 @@ def _hsemotion(
         embedding_dim=dim,
         weights=_published(f"affectnet_emotions/{name}.pt", pt_sha1),
         onnx=_published(f"affectnet_emotions/onnx/{name}.onnx", onnx_sha1, "onnx") if onnx_sha1 else None,
-        description=f"HSEmotion {arch}, AffectNet {labels[-1]} classes" + (" + valence/arousal" if va else ""),
+        description=f"HSEmotion {arch}, AffectNet {labels[-1]} classes"
+        + (" + valence/arousal" if va else ""),
     )
 
 

@@ -54,7 +54,9 @@ class FacePrediction:
 
     def as_dict(self) -> dict[str, object]:
         """One flat row: a probability column per label, top label, valence, arousal."""
-        row: dict[str, object] = {label: float(p) for label, p in zip(self.labels, self.probabilities, strict=True)}
+        row: dict[str, object] = {
+            label: float(p) for label, p in zip(self.labels, self.probabilities, strict=True)
+        }
         row.update(top_label=self.top_label, valence=self.valence, arousal=self.arousal)
         return row
 

@@ -9,7 +9,7 @@ from torch import nn
 from faceaffect.models.multitask import HeadOutput, MultiTaskModel
 from faceaffect.registry import ModelConfig, get_config
 
-__all__ = ["HeadOutput", "MultiTaskModel", "create_backbone", "create_model"]
+__all__ = ["HeadOutput", "MultiTaskModel", "create_backbone", "create_model", "load_model", "save_model"]
 
 
 def _mobilefacenet(config: ModelConfig) -> nn.Module:
@@ -46,3 +46,6 @@ def create_model(name_or_config: str | ModelConfig) -> MultiTaskModel:
     """A randomly initialised multi-task model for a registered name or a config."""
     config = get_config(name_or_config) if isinstance(name_or_config, str) else name_or_config
     return MultiTaskModel(config, create_backbone(config)).eval()
+
+
+from faceaffect.models.loading import load_model, save_model  # noqa: E402  (loading uses create_model)

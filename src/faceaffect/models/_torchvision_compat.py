@@ -1,11 +1,11 @@
 """Make ``import timm`` work next to a torchvision whose compiled ops cannot load.
 
-timm imports torchvision unconditionally. When torchvision's C++ extension fails to load (e.g. a CUDA build of
-torchvision next to a CPU build of torch), ``import torchvision`` raises
-``RuntimeError: operator torchvision::nms does not exist`` because its meta registrations assume the ops exist.
-We then declare the two op schemas it registers unconditionally (``nms``, ``qnms``) and import it again; its
-ops stay unusable (faceaffect never calls them) and a warning says so. A healthy install never reaches this path,
-and any other import error propagates unchanged.
+timm imports torchvision unconditionally. When torchvision's C++ extension fails to load (e.g. a CUDA
+build of torchvision next to a CPU build of torch), ``import torchvision`` raises
+``RuntimeError: operator torchvision::nms does not exist`` because its meta registrations assume the
+ops exist. We then declare the two op schemas it registers unconditionally (``nms``, ``qnms``) and
+import it again; its ops stay unusable (faceaffect never calls them) and a warning says so. A healthy
+install never reaches this path, and any other import error propagates unchanged.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _library = None  # keeps the op definitions alive
 def ensure_torchvision_importable() -> None:
     """Import torchvision, declaring its missing op schemas first if (and only if) its extension is broken."""
     try:
-        import torchvision  # noqa: F401
+        import torchvision
     except RuntimeError as error:
         if _MISSING_OP not in str(error):
             raise

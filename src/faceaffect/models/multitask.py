@@ -32,7 +32,8 @@ class MultiTaskModel(nn.Module):
         super().__init__()
         if backbone.num_features != config.embedding_dim:
             raise ValueError(
-                f"{config.name}: backbone gives {backbone.num_features}-d embeddings, config says {config.embedding_dim}"
+                f"{config.name}: backbone gives {backbone.num_features}-d embeddings, "
+                f"config says {config.embedding_dim}"
             )
         self.config = config
         self.backbone = backbone

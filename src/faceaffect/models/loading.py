@@ -1,0 +1,170 @@
+"""Load a ready-to-use MultiTaskModel: a registered name, a saved folder, or a local weight file.
+
+>>> model = load_model("enet_b0_8_va_mtl")  # doctest: +SKIP  (downloads once, then uses the cache)
+>>> model = load_model("enet_b0_8_va_mtl", weights_path="enet_b0_8_va_mtl.pt")  # doctest: +SKIP
+>>> save_model(model, "my_model"); model = load_model("my_model")  # doctest: +SKIP
+
+Published files are converted, never unpickled as code: the tensors are read by the restricted unpickler and
+mapped to our keys by the architecture's ``checkpoint_filter_fn``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from faceaffect.models.multitask import MultiTaskModel
+from faceaffect.models.timm_backbones import TIMM_ARCHS
+from faceaffect.registry import REGISTRY, ModelConfig, get_config
+from faceaffect.weights import (
+    CheckpointError,
+    ProgressFn,
+    fetch,
+    is_pretrained_dir,
+    load_pretrained_files,
+    read_module_state_dict,
+    read_safetensors,
+    read_state_dict,
+    save_pretrained,
+)
+
+StateDict = dict[str, torch.Tensor]
+
+_READERS: dict[str, Callable[[Path], StateDict]] = {
+    "hsemotion_pickle": read_module_state_dict,
+    "state_dict": read_state_dict,
+    "safetensors": read_safetensors,
+}
+_FILTER_MODULES = {"mobilefacenet": "faceaffect.models.mobilefacenet", "ddamfn": "faceaffect.models.ddamfn"}
+_OUR_PREFIXES = ("backbone.", "head.")
+_EXAMPLES = 3
+
+
+def load_model(
+    name_or_path: str | Path | ModelConfig,
+    *,
+    weights_path: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    cache_dir: str | Path | None = None,
+    offline: bool | None = None,
+    progress: ProgressFn | None = None,
+) -> MultiTaskModel:
+    """A model in eval mode on ``device``.
+
+    ``name_or_path`` is a folder written by ``save_model`` (checked first), a registered model name (its
+    published weights are fetched into the cache; see ``faceaffect.weights.fetch`` for ``cache_dir``,
+    ``offline`` and ``progress``) or a ModelConfig. ``weights_path`` replaces the published file with a local
+    one for that architecture: a published pickle, a plain state dict (``.pt``, ``.pth``) or ``.safetensors``.
+    """
+    if not isinstance(name_or_path, ModelConfig) and is_pretrained_dir(name_or_path):
+        if weights_path is not None:
+            raise ValueError(f"{name_or_path} is a saved model folder; it takes no weights_path")
+        config, state = load_pretrained_files(name_or_path)
+        return _build(config, state, device, Path(name_or_path))
+    config = name_or_path if isinstance(name_or_path, ModelConfig) else _registered(name_or_path)
+    path, fmt = _weight_file(config, weights_path, cache_dir, offline, progress)
+    state = convert_state_dict(_READERS[fmt](path), config, origin=path)
+    return _build(config, state, device, path)
+
+
+def save_model(model: MultiTaskModel, directory: str | Path) -> Path:
+    """Write ``model`` as ``config.json`` + ``model.safetensors`` into ``directory``, for ``load_model``."""
+    return save_pretrained(model.state_dict(), model.config, directory)
+
+
+def convert_state_dict(
+    state: StateDict, config: ModelConfig, *, origin: str | Path = "checkpoint"
+) -> StateDict:
+    """Map a published state dict to MultiTaskModel keys with the architecture's ``checkpoint_filter_fn``.
+
+    A ``module.`` prefix (DataParallel) is dropped; a state dict already in our keys is returned as is.
+    """
+    if state and all(key.startswith("module.") for key in state):
+        state = {key.removeprefix("module."): value for key, value in state.items()}
+    if state and all(key.startswith(_OUR_PREFIXES) for key in state):
+        return state
+    module = (
+        "faceaffect.models.timm_backbones" if config.arch in TIMM_ARCHS else _FILTER_MODULES.get(config.arch)
+    )
+    if module is None:
+        raise CheckpointError(f"no checkpoint converter for architecture {config.arch!r} ({config.name})")
+    filter_fn = importlib.import_module(module).checkpoint_filter_fn
+    try:
+        return filter_fn(state)
+    except (KeyError, ValueError, CheckpointError) as error:
+        raise CheckpointError(
+            f"{origin} cannot be mapped to {config.name} ({config.arch}): {error}"
+        ) from None
+
+
+def _registered(name: str | Path) -> ModelConfig:
+    if str(name) not in REGISTRY and Path(name).exists():
+        raise ValueError(
+            f"{name} is neither a saved model folder (no config.json) nor a model name; for a weight file: "
+            f"load_model('<model name>', weights_path={str(name)!r})"
+        )
+    return get_config(str(name))
+
+
+def _weight_file(
+    config: ModelConfig,
+    weights_path: str | Path | None,
+    cache_dir: str | Path | None,
+    offline: bool | None,
+    progress: ProgressFn | None,
+) -> tuple[Path, str]:
+    """The weight file to read (the local one, else the fetched published one) and its format."""
+    if weights_path is not None:
+        return Path(weights_path), _local_format(Path(weights_path), config)
+    if config.weights is None:
+        raise CheckpointError(
+            f"{config.name} has no published weights; pass a state-dict file: "
+            f"load_model({config.name!r}, weights_path='<file>.pth')"
+        )
+    if config.weights.format not in _READERS:
+        raise CheckpointError(
+            f"{config.name}: {config.weights.format} weights cannot be loaded into a torch model"
+        )
+    path = fetch(config.weights, cache_dir=cache_dir, offline=offline, progress=progress)
+    return path, config.weights.format
+
+
+def _local_format(path: Path, config: ModelConfig) -> str:
+    if path.suffix == ".safetensors":
+        return "safetensors"
+    if config.weights is not None and config.weights.format == "hsemotion_pickle":
+        return "hsemotion_pickle"  # also reads plain state dicts
+    return "state_dict"
+
+
+def _build(config: ModelConfig, state: StateDict, device: str | torch.device, origin: Path) -> MultiTaskModel:
+    from faceaffect.models import create_model  # not at the top: faceaffect.models re-exports this module
+
+    model = create_model(config)
+    _check_fit(model.state_dict(), state, f"{origin} does not fit {config.name} ({config.arch})")
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval()
+
+
+def _check_fit(expected: StateDict, got: StateDict, what: str) -> None:
+    missing = [key for key in expected if key not in got]
+    unexpected = [key for key in got if key not in expected]
+    reshaped = [
+        f"{key} {tuple(got[key].shape)} in the file, {tuple(value.shape)} in the model"
+        for key, value in expected.items()
+        if key in got and got[key].shape != value.shape
+    ]
+    problems = [
+        f"{len(keys)} {label} (e.g. {', '.join(keys[:_EXAMPLES])})"
+        for label, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shapes differ", reshaped),
+        )
+        if keys
+    ]
+    if problems:
+        raise CheckpointError(f"{what}: {'; '.join(problems)}")

@@ -1,0 +1,87 @@
+"""Preprocessing exactly as the published models expect: crop the box (no margin, no alignment), resize
+straight to a square (aspect ratio not kept, bilinear with antialiasing as PIL does), scale to [0, 1],
+normalise with the model's mean/std, channels first.
+
+>>> from faceaffect.registry import get_config
+>>> batch = preprocess([np.zeros((50, 40, 3), np.uint8)], get_config("mbf_va_mtl"))
+>>> batch.shape, batch.dtype
+((1, 3, 112, 112), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from faceaffect.errors import InputError
+from faceaffect.registry import ModelConfig
+from faceaffect.types import FaceBox
+
+ImageLike = Union[np.ndarray, Image.Image]  # noqa: UP007 (a runtime alias)
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as an RGB uint8 array (H, W, 3); a clear InputError when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such image file: {path}")
+    try:
+        with Image.open(path) as image:
+            return to_rgb_array(image)
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise InputError(f"cannot read image {path}: {error}") from None
+
+
+def to_rgb_array(image: ImageLike) -> np.ndarray:
+    """An RGB uint8 (H, W, 3) array from a PIL image (any mode) or a uint8 array (H, W), (H, W, 3|4)."""
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise InputError(f"expected a uint8 RGB image, got dtype {array.dtype}")
+    if array.ndim == 2:
+        return np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return array[:, :, :3]
+    raise InputError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+
+
+def crop_box(image: np.ndarray, box: FaceBox, margin: float = 0.0) -> np.ndarray:
+    """The pixels inside ``box`` (grown by ``margin`` x its size on each side), clipped to the image."""
+    dx, dy = margin * box.width, margin * box.height
+    height, width = image.shape[:2]
+    x1, y1 = max(0, round(box.x1 - dx)), max(0, round(box.y1 - dy))
+    x2, y2 = min(width, round(box.x2 + dx)), min(height, round(box.y2 + dy))
+    if x2 <= x1 or y2 <= y1:
+        raise InputError(
+            f"face box {box.x1:.0f},{box.y1:.0f},{box.x2:.0f},{box.y2:.0f} lies outside the image"
+        )
+    return image[y1:y2, x1:x2]
+
+
+def resize_square(image: ImageLike, size: int) -> np.ndarray:
+    """Resize straight to (size, size, 3) uint8, ignoring the aspect ratio (bilinear, antialiased)."""
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(to_rgb_array(image))
+    return np.asarray(pil.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+
+
+def normalize(batch: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """uint8 (N, S, S, 3) -> float32 (N, 3, S, S): (x / 255 - mean) / std in one fused pass."""
+    scale = (1.0 / (255.0 * np.asarray(std, dtype=np.float32))).reshape(1, 3, 1, 1)
+    shift = (np.asarray(mean, dtype=np.float32) / np.asarray(std, dtype=np.float32)).reshape(1, 3, 1, 1)
+    chw = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+    chw *= scale
+    chw -= shift
+    return chw
+
+
+def preprocess(crops: Sequence[ImageLike], config: ModelConfig) -> np.ndarray:
+    """Face crops of any size -> the model's normalised float32 batch (N, 3, S, S)."""
+    if len(crops) == 0:
+        return np.zeros((0, 3, config.input_size, config.input_size), dtype=np.float32)
+    resized = np.stack([resize_square(crop, config.input_size) for crop in crops])
+    return normalize(resized, config.mean, config.std)

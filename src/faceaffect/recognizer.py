@@ -1,0 +1,138 @@
+"""Face crops in, typed predictions out: preprocessing, batching and the chosen engine in one object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from faceaffect.errors import InputError
+from faceaffect.preprocess import ImageLike, load_image, preprocess
+from faceaffect.registry import ModelConfig
+from faceaffect.runtime.base import Engine, EngineOutput
+from faceaffect.types import FacePrediction
+
+if TYPE_CHECKING:
+    from faceaffect.models.multitask import MultiTaskModel
+
+DEFAULT_MODEL = "enet_b0_8_va_mtl"
+Progress = Callable[[int, int], None]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, numerically stable."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class CropFailure:
+    """An input that could not be used, and why."""
+
+    path: str
+    reason: str
+
+
+class Recognizer:
+    """Predict expressions, valence and arousal for RGB face crops.
+
+    ``model`` is a registered name, a saved model folder, or a ``MultiTaskModel``.
+
+    >>> recognizer = Recognizer("enet_b0_8_va_mtl")  # doctest: +SKIP
+    >>> recognizer.predict([crop])[0].top_label  # doctest: +SKIP
+    'Happiness'
+    """
+
+    def __init__(
+        self,
+        model: str | Path | MultiTaskModel = DEFAULT_MODEL,
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        offline: bool | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise InputError(f"batch size must be at least 1, got {batch_size}")
+        self.engine: Engine = _torch_engine(model, device, offline)
+        self.batch_size = batch_size
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.engine.config
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.config.labels
+
+    def run(self, crops: Sequence[ImageLike], *, embeddings: bool = False) -> EngineOutput:
+        """Raw outputs for all crops, computed in batches of ``batch_size``."""
+        outputs = [
+            self.engine.run(
+                preprocess(crops[start : start + self.batch_size], self.config), with_embedding=embeddings
+            )
+            for start in range(0, len(crops), self.batch_size)
+        ]
+        if not outputs:
+            return self.engine.run(preprocess([], self.config), with_embedding=embeddings)
+        return _concatenate(outputs)
+
+    def predict(self, crops: Sequence[ImageLike], *, embeddings: bool = False) -> list[FacePrediction]:
+        """One FacePrediction per crop (probabilities over ``labels``, VA clipped to [-1, 1])."""
+        out = self.run(crops, embeddings=embeddings)
+        probabilities = softmax(out.logits.astype(np.float64))
+        va = None if out.valence_arousal is None else np.clip(out.valence_arousal, -1.0, 1.0)
+        return [
+            FacePrediction(
+                labels=self.labels,
+                probabilities=probabilities[i],
+                logits=out.logits[i],
+                valence=None if va is None else float(va[i, 0]),
+                arousal=None if va is None else float(va[i, 1]),
+                embedding=None if out.embedding is None else out.embedding[i],
+            )
+            for i in range(len(out.logits))
+        ]
+
+    def predict_files(
+        self, paths: Iterable[str | Path], *, embeddings: bool = False, progress: Progress | None = None
+    ) -> tuple[list[tuple[str, FacePrediction]], list[CropFailure]]:
+        """Predict for crop image files batch by batch; unreadable files are reported, not fatal."""
+        paths = [str(p) for p in paths]
+        results: list[tuple[str, FacePrediction]] = []
+        failures: list[CropFailure] = []
+        for start in range(0, len(paths), self.batch_size):
+            names, crops = [], []
+            for path in paths[start : start + self.batch_size]:
+                try:
+                    crops.append(load_image(path))
+                    names.append(path)
+                except InputError as error:
+                    failures.append(CropFailure(path, str(error)))
+            results.extend(zip(names, self.predict(crops, embeddings=embeddings), strict=True))
+            if progress is not None:
+                progress(min(start + self.batch_size, len(paths)), len(paths))
+        return results, failures
+
+
+def _torch_engine(model: str | Path | MultiTaskModel, device: str, offline: bool | None) -> Engine:
+    from faceaffect.models.loading import load_model
+    from faceaffect.models.multitask import MultiTaskModel
+    from faceaffect.runtime.torch_engine import TorchEngine
+
+    if not isinstance(model, MultiTaskModel):
+        model = load_model(model, offline=offline)
+    return TorchEngine(model, device)
+
+
+def _concatenate(outputs: list[EngineOutput]) -> EngineOutput:
+    def join(arrays: list[np.ndarray | None]) -> np.ndarray | None:
+        return None if arrays[0] is None else np.concatenate(arrays)
+
+    return EngineOutput(
+        logits=np.concatenate([o.logits for o in outputs]),
+        valence_arousal=join([o.valence_arousal for o in outputs]),
+        embedding=join([o.embedding for o in outputs]),
+    )

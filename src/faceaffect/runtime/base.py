@@ -1,0 +1,46 @@
+"""The engine interface shared by the torch and ONNX Runtime paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from faceaffect.errors import FaceaffectError
+from faceaffect.registry import ModelConfig
+
+
+@dataclass(frozen=True)
+class EngineOutput:
+    """Raw network outputs for a batch.
+
+    logits (N, C); valence-arousal (N, 2) or None; embedding (N, D) or None.
+    """
+
+    logits: np.ndarray
+    valence_arousal: np.ndarray | None
+    embedding: np.ndarray | None
+
+
+class Engine(Protocol):
+    """Runs one model on normalised float32 batches (N, 3, S, S)."""
+
+    config: ModelConfig
+
+    def run(self, batch: np.ndarray, *, with_embedding: bool = False) -> EngineOutput: ...
+
+
+def resolve_device(device: str) -> str:
+    """Validate a device name: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when available)."""
+    if device == "cpu":
+        return device
+    if device != "auto" and not device.startswith("cuda"):
+        raise FaceaffectError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto")
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda" if device == "auto" else device
+    if device == "auto":
+        return "cpu"
+    raise FaceaffectError(f"device {device!r} requested but CUDA is not available in this torch build")

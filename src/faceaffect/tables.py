@@ -1,0 +1,79 @@
+"""Writing result tables and arrays atomically (CSV, Parquet, JSON lines, npy), chosen by file extension."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from faceaffect.errors import FaceaffectError
+from faceaffect.types import FacePrediction
+
+TABLE_FORMATS = (".csv", ".parquet", ".jsonl")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as error:
+        raise FaceaffectError(f"cannot write {path}: {error.strerror or error}") from None
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _writer(path: Path) -> Callable[[pd.DataFrame, Path], None]:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return lambda frame, out: frame.to_csv(out, index=False)
+    if suffix == ".parquet":
+        return lambda frame, out: frame.to_parquet(out, index=False)
+    if suffix == ".jsonl":
+        return lambda frame, out: frame.to_json(out, orient="records", lines=True)
+    raise FaceaffectError(
+        f"unknown table format {path.suffix!r} for {path}; use one of {', '.join(TABLE_FORMATS)}"
+    )
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as CSV, Parquet or JSON lines (by extension), atomically."""
+    path = Path(path)
+    writer = _writer(path)
+    with atomic_path(path) as tmp:
+        writer(frame, tmp)
+    return path
+
+
+def write_array(array: np.ndarray, path: str | Path) -> Path:
+    """Save an array as .npy, atomically."""
+    path = Path(path)
+    if path.suffix.lower() != ".npy":
+        raise FaceaffectError(f"arrays are written as .npy, got {path}")
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
+    return path
+
+
+def crop_predictions_table(
+    rows: Iterable[tuple[str, FacePrediction]], labels: tuple[str, ...], model_name: str
+) -> pd.DataFrame:
+    """One row per crop: path, a probability column per label, top_label, valence, arousal, model.
+
+    The columns are the same when there are no rows, so an empty result is still a valid table.
+    """
+    columns = ["path", *labels, "top_label", "valence", "arousal", "model"]
+    records = [{"path": path, **prediction.as_dict(), "model": model_name} for path, prediction in rows]
+    return pd.DataFrame.from_records(records, columns=columns)

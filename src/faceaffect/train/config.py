@@ -1,0 +1,119 @@
+"""Training configuration: model, data, stages and options; read from YAML or JSON.
+
+>>> config = TrainConfig.from_dict({"data": {"kind": "ferplus", "train": "FER2013Train.tar.gz"}})
+>>> [(s.epochs, s.lr, s.freeze_backbone) for s in config.stages]
+[(3, 0.001, True), (6, 0.0001, False)]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from faceaffect.errors import FaceaffectError
+from faceaffect.registry import REGISTRY, ModelConfig
+from faceaffect.train.transforms import Augment
+
+
+@dataclass
+class StageConfig:
+    epochs: int
+    lr: float
+    freeze_backbone: bool = False
+
+
+@dataclass
+class DataConfig:
+    """``kind``: affectnet, ferplus, csv or folder; ``train``/``val``: the path each reader takes (CSV file,
+    FER+ split folder or archive, image folder); ``soft_targets``: train on vote distributions (FER+)."""
+
+    kind: str = "ferplus"
+    train: str = ""
+    val: str | None = None
+    image_root: str | None = None
+    soft_targets: bool = False
+
+
+def _recipe_stages() -> list[StageConfig]:
+    return [StageConfig(3, 1e-3, True), StageConfig(6, 1e-4, False)]
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; ``from_file`` reads it from YAML or JSON.
+
+    ``model``: a registered name, or a dict of ModelConfig fields: applied on top of the registered config of
+    its ``name`` when there is one (e.g. ``{"name": "mbf_va_mtl", "input_size": 64}``), else a full config.
+    ``label_smoothing`` None means the recipe's: 0.1 for expression-only models, 0 for multi-task ones.
+    ``augment`` None trains without augmentation. ``amp`` applies on cuda only (bfloat16 autocast).
+    ``max_steps_per_epoch`` cuts epochs short (smoke runs, timing).
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: str | dict[str, Any] = "mbf_va_mtl"
+    stages: list[StageConfig] = field(default_factory=_recipe_stages)
+    batch_size: int = 64
+    sam: bool = True
+    rho: float = 0.05
+    label_smoothing: float | None = None
+    class_weighted: bool = True
+    augment: Augment | None = field(default_factory=Augment)
+    init_weights: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    num_workers: int = 2
+    output_dir: str = "runs/train"
+    max_steps_per_epoch: int | None = None
+    resume: bool = False
+    tensorboard: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = dict(data)
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise FaceaffectError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        try:
+            if "data" in data:
+                data["data"] = DataConfig(**data["data"])
+            if "stages" in data:
+                data["stages"] = [StageConfig(**stage) for stage in data["stages"]]
+            if "augment" in data:
+                augment = data["augment"]
+                data["augment"] = None if augment in (None, False) else Augment(**(augment or {}))
+        except TypeError as error:
+            raise FaceaffectError(f"bad training config: {error}") from None
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        """Read a ``.json`` or ``.yaml``/``.yml`` file."""
+        path = Path(path)
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+        if not isinstance(data, dict):
+            raise FaceaffectError(f"{path}: a training config must be a mapping")
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def model_config(self) -> ModelConfig:
+        if isinstance(self.model, str):
+            if self.model not in REGISTRY:
+                raise FaceaffectError(f"unknown model {self.model!r}")
+            return REGISTRY[self.model]
+        overrides = dict(self.model)
+        base = REGISTRY.get(overrides.get("name", ""))
+        try:
+            return base.replace(**overrides) if base is not None else ModelConfig.from_dict(overrides)
+        except TypeError as error:
+            raise FaceaffectError(f"bad model config: {error}") from None

@@ -1,0 +1,88 @@
+"""Our own model format: a folder with ``model.safetensors`` (weights) and ``config.json`` (the ModelConfig).
+
+>>> save_pretrained(model.state_dict(), model.config, "my_model")  # doctest: +SKIP
+>>> config, state = load_pretrained_files("my_model")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from faceaffect.registry import ModelConfig
+from faceaffect.weights.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+FORMAT_VERSION = 1
+_VERSION_KEY = "format_version"
+
+
+def save_pretrained(model_state: dict[str, torch.Tensor], config: ModelConfig, directory: str | Path) -> Path:
+    """Write ``model.safetensors`` and ``config.json`` into ``directory`` (created), each atomically."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model_state.items()}
+    document = {_VERSION_KEY: FORMAT_VERSION, **config.to_dict()}
+    _write_atomic(directory / WEIGHTS_NAME, lambda path: save_file(tensors, path, metadata={"format": "pt"}))
+    _write_atomic(
+        directory / CONFIG_NAME,
+        lambda path: Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8"),
+    )
+    return directory
+
+
+def _write_atomic(target: Path, write: Callable[[str], Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def is_pretrained_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding a saved model (its ``config.json``)."""
+    return (Path(path) / CONFIG_NAME).is_file()
+
+
+def load_pretrained_files(directory: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """The config and the (cpu) state dict of a folder written by ``save_pretrained``."""
+    directory = Path(directory)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not (directory / name).is_file():
+            raise CheckpointError(f"{directory} is not a saved model folder: {name} is missing")
+    try:
+        document = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
+        version = document.pop(_VERSION_KEY, None)
+        if version != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{directory / CONFIG_NAME}: format version {version!r}, faceaffect reads {FORMAT_VERSION}"
+            )
+        config = ModelConfig.from_dict(document)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise CheckpointError(f"{directory / CONFIG_NAME} is not a valid model config: {error}") from None
+    return config, read_safetensors(directory / WEIGHTS_NAME)
+
+
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """The (cpu) tensors of one ``.safetensors`` file; CheckpointError when missing or corrupt."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device="cpu")
+    except FileNotFoundError:
+        raise CheckpointError(f"weight file not found: {path}") from None
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is corrupt: {error}") from None

@@ -1,0 +1,171 @@
+"""The two-stage recipe on a tiny synthetic set: it learns, checkpoints, saves the best model and resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from faceaffect.errors import FaceaffectError
+from faceaffect.labels import AFFECTNET_8
+from faceaffect.models import create_model
+from faceaffect.registry import get_config
+from faceaffect.train import (
+    FaceDataset,
+    ImageTransform,
+    TrainConfig,
+    TrainEvent,
+    evaluate,
+    read_samples,
+    train,
+)
+from faceaffect.train.checkpoint import load_init_weights
+from faceaffect.train.evaluate import classification_report, regression_report
+from faceaffect.weights import load_pretrained_files, save_pretrained
+
+MODEL = {"name": "mbf_va_mtl", "input_size": 32}
+# class -> (mean colour, valence, arousal): the colour carries the label
+CLASSES = {
+    "Anger": ((200, 40, 40), -0.6, 0.7),
+    "Happiness": ((40, 200, 40), 0.8, 0.4),
+    "Neutral": ((128, 128, 128), 0.0, -0.2),
+    "Surprise": ((40, 40, 200), 0.2, 0.9),
+}
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _write_set(folder: Path, n: int, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    lines = ["path,expression,valence,arousal"]
+    for i in range(n):
+        label = list(CLASSES)[i % len(CLASSES)]
+        colour, valence, arousal = CLASSES[label]
+        pixels = np.clip(rng.normal(colour, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+        lines.append(f"{i}.png,{label},{valence + rng.normal(0, 0.1):.3f},{arousal + rng.normal(0, 0.1):.3f}")
+    (folder / "faces.csv").write_text("\n".join(lines) + "\n")
+    return folder / "faces.csv"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("faces")
+    return {
+        "kind": "csv",
+        "train": str(_write_set(root / "train", 64, 0)),
+        "val": str(_write_set(root / "val", 32, 1)),
+    }
+
+
+def _config(data: dict[str, str], output_dir: Path, **options: object) -> TrainConfig:
+    return TrainConfig.from_dict(
+        {
+            "model": MODEL,
+            "data": data,
+            "stages": [{"epochs": 1, "lr": 1e-3, "freeze_backbone": True}, {"epochs": 1, "lr": 1e-3}],
+            "batch_size": 16,
+            "num_workers": 0,
+            "device": "cpu",
+            "tensorboard": False,
+            "output_dir": str(output_dir),
+            **options,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def full_run(
+    data: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[object, list[TrainEvent]]:
+    events: list[TrainEvent] = []
+    result = train(_config(data, tmp_path_factory.mktemp("full")), progress=events.append)
+    return result, events
+
+
+def test_two_stage_run_learns_and_saves(full_run: tuple, data: dict[str, str]) -> None:
+    result, events = full_run
+    assert [(row["epoch"], row["stage"]) for row in result.history] == [("1", "1"), ("2", "2")]
+    assert float(result.history[1]["train_loss"]) < float(result.history[0]["train_loss"])
+    assert [e.kind for e in events].count("batch") == 8 and [e.kind for e in events].count("epoch") == 2
+    state = torch.load(result.last_checkpoint, weights_only=True)
+    assert (state["epoch"], state["stage"]) == (2, 1)
+    config, weights = load_pretrained_files(result.best_model_dir)
+    assert config.input_size == 32 and config.arch == "mobilefacenet"
+    model = create_model(config)
+    model.load_state_dict(weights)
+    report = evaluate(model, FaceDataset(read_samples("csv", data["val"]), ImageTransform(config)))
+    assert report["accuracy_8"] == pytest.approx(
+        float(result.history[result.best_epoch - 1]["val_accuracy_8"])
+    )
+    assert {"accuracy_7", "macro_f1", "valence_ccc", "arousal_rmse"} <= set(report)
+
+
+def test_resume_continues_where_it_stopped(full_run: tuple, data: dict[str, str], tmp_path: Path) -> None:
+    def stop_after_first_epoch(event: TrainEvent) -> None:
+        if event.kind == "epoch":
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train(_config(data, tmp_path), progress=stop_after_first_epoch)
+    after_stage_1 = torch.load(tmp_path / "last.pt", weights_only=True)["model"]
+    torch.manual_seed(0)
+    initial = create_model(_config(data, tmp_path).model_config()).state_dict()
+    frozen = [k for k in initial if k.startswith("backbone.")]
+    assert all(torch.equal(initial[k], after_stage_1[k]) for k in frozen)  # stage 1 trains the head only
+
+    events: list[TrainEvent] = []
+    result = train(_config(data, tmp_path, resume=True), progress=events.append)
+    assert any("after epoch 1" in e.message for e in events if e.kind == "note")
+    assert {e.epoch for e in events if e.kind in ("batch", "epoch")} == {2}
+    assert [row["epoch"] for row in result.history] == ["1", "2"]
+    resumed = torch.load(result.last_checkpoint, weights_only=True)["model"]
+    uninterrupted = torch.load(full_run[0].last_checkpoint, weights_only=True)["model"]
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+
+
+def test_config_from_yaml_and_json(tmp_path: Path) -> None:
+    text = "model: {name: mbf_va_mtl, input_size: 64}\ndata: {kind: ferplus, train: FER2013Train.tar.gz}\n"
+    (tmp_path / "train.yaml").write_text(text + "sam: false\naugment: false\n")
+    config = TrainConfig.from_file(tmp_path / "train.yaml")
+    assert (config.model_config().input_size, config.sam, config.augment) == (64, False, None)
+    assert [s.epochs for s in config.stages] == [3, 6]
+    (tmp_path / "train.json").write_text(json.dumps(config.to_dict()))
+    assert TrainConfig.from_file(tmp_path / "train.json") == config
+    with pytest.raises(FaceaffectError, match="unknown training option"):
+        TrainConfig.from_dict({"epochs": 3})
+
+
+def test_reports_drop_contempt_for_accuracy_7_and_clip_va() -> None:
+    logits = np.full((3, 8), -5.0)
+    contempt, anger, fear = (AFFECTNET_8.index(x) for x in ("Contempt", "Anger", "Fear"))
+    logits[0, [contempt, anger]] = [2.0, 1.0]  # true Anger: wrong with 8 classes, right with 7
+    logits[1, contempt] = 3.0  # true Contempt: left out of accuracy-7
+    logits[2, fear] = 1.0  # true Fear: right
+    report = classification_report(logits, np.array([anger, contempt, fear]), AFFECTNET_8)
+    assert (report["accuracy_8"], report["accuracy_7"]) == (pytest.approx(2 / 3), 1.0)
+    assert report["per_class_recall"]["Anger"] == 0.0 and report["confusion_matrix"][anger][contempt] == 1
+    va = regression_report(
+        np.array([[2.0, 0.0], [-1.0, 0.5], [0.0, 0.0]]), np.array([[1.0, 0.0], [-1.0, 0.5], [0, 0]])
+    )
+    assert va["valence_ccc"] == pytest.approx(1.0) and va["valence_rmse"] == 0.0
+
+
+def test_init_weights_from_saved_folder_and_backbone_only_state_dict(tmp_path: Path) -> None:
+    def tiny() -> torch.nn.Module:
+        return torch.nn.ModuleDict({"backbone": torch.nn.Linear(3, 4), "head": torch.nn.Linear(4, 2)})
+
+    source = tiny()
+    save_pretrained(source.state_dict(), get_config("mbf_va_mtl"), tmp_path / "saved")
+    target = tiny()
+    assert load_init_weights(target, tmp_path / "saved") == (4, 0)
+    assert all(torch.equal(a, b) for a, b in zip(source.parameters(), target.parameters(), strict=True))
+    torch.save({**source.backbone.state_dict(), "extra": torch.zeros(1)}, tmp_path / "backbone.pt")
+    assert load_init_weights(tiny(), tmp_path / "backbone.pt") == (2, 1)
