@@ -79,9 +79,23 @@ def normalize(batch: np.ndarray, mean: Sequence[float], std: Sequence[float]) ->
     return chw
 
 
+def to_gray3(batch: np.ndarray) -> np.ndarray:
+    """uint8 (..., 3) RGB -> the same shape with every channel set to the ITU-R 601 luma (as PIL's "L")."""
+    weights = np.array([299, 587, 114], dtype=np.uint32)
+    luma = ((batch.astype(np.uint32) @ weights + 500) // 1000).astype(np.uint8)
+    return np.repeat(luma[..., None], 3, axis=-1)
+
+
+def resize_for_model(crop: ImageLike, config: ModelConfig) -> np.ndarray:
+    """One crop as the model sees it before normalisation: square-resized, grey when the model is
+    (``config.extra["grayscale"]``, e.g. models trained on FER+ photos, which are all grey)."""
+    resized = resize_square(crop, config.input_size)
+    return to_gray3(resized) if config.extra.get("grayscale") else resized
+
+
 def preprocess(crops: Sequence[ImageLike], config: ModelConfig) -> np.ndarray:
     """Face crops of any size -> the model's normalised float32 batch (N, 3, S, S)."""
     if len(crops) == 0:
         return np.zeros((0, 3, config.input_size, config.input_size), dtype=np.float32)
-    resized = np.stack([resize_square(crop, config.input_size) for crop in crops])
+    resized = np.stack([resize_for_model(crop, config) for crop in crops])
     return normalize(resized, config.mean, config.std)

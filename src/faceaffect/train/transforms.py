@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
-from faceaffect.preprocess import normalize, resize_square
+from faceaffect.preprocess import normalize, resize_for_model
 from faceaffect.registry import ModelConfig
 
 
@@ -48,14 +48,14 @@ class ImageTransform:
     """RGB uint8 face crop (H, W, 3) -> normalised float32 (3, S, S), augmented when ``augment`` is set."""
 
     def __init__(self, config: ModelConfig, augment: Augment | None = None) -> None:
-        self.size = config.input_size
+        self.config = config
         self.mean, self.std = config.mean, config.std
         self.augment = augment
 
     def __call__(self, image: np.ndarray) -> torch.Tensor:
         if self.augment is not None:
             image = self._augment_pixels(Image.fromarray(image), self.augment)
-        batch = normalize(resize_square(image, self.size)[None], self.mean, self.std)
+        batch = normalize(resize_for_model(image, self.config)[None], self.mean, self.std)
         tensor = torch.from_numpy(batch[0])
         if (
             self.augment is not None

@@ -1,81 +1,29 @@
-"""The ``faceaffect`` command: parse, call the API, save. Errors become one line on stderr and exit code 1."""
+"""``faceaffect models`` and ``faceaffect predict-crops``: the registry, and recognition of face crops."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from faceaffect.errors import FaceaffectError, InputError
-from faceaffect.registry import REGISTRY
-
-app = typer.Typer(
-    help="Facial affect analysis: expressions, valence and arousal per face.", no_args_is_help=True
+from faceaffect.cli.common import (
+    DeviceOption,
+    ModelOption,
+    OfflineOption,
+    QuietOption,
+    app,
+    expand_images,
+    progress_bar,
+    stderr,
+    user_errors,
 )
-stderr = Console(stderr=True)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def user_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a FaceaffectError into one line on stderr and exit code 1 (no traceback for user mistakes)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except FaceaffectError as error:
-            stderr.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-@contextmanager
-def progress_bar(description: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr, driven through a ``(done, total)`` callback."""
-    if quiet:
-        yield lambda done, total: None
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=stderr, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
-
-
-def expand_images(paths: list[Path]) -> list[Path]:
-    """Files as given; folders expanded to their image files (sorted, recursive)."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
-        elif path.exists():
-            files.append(path)
-        else:
-            raise InputError(f"no such file or folder: {path}")
-    return files
-
-
-ModelOption = Annotated[
-    str,
-    typer.Option(
-        "--model", "-m", help="Registered model name or saved model folder (see `faceaffect models`)."
-    ),
-]
-DeviceOption = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")]
-OfflineOption = Annotated[bool, typer.Option(help="Never download; use only cached or local weights.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+from faceaffect.errors import InputError
+from faceaffect.registry import REGISTRY
 
 
 @app.command()
