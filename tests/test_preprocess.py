@@ -71,3 +71,16 @@ def test_load_image_errors(tmp_path) -> None:
     broken.write_bytes(b"not an image")
     with pytest.raises(InputError, match="cannot read image"):
         load_image(broken)
+
+
+def test_grey_models_see_pil_luma_on_every_channel() -> None:
+    """Models trained on grey photos (config extra ``grayscale``) get colour crops as PIL's "L", replicated."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, size=(60, 50, 3), dtype=np.uint8)
+    config = get_config("mbf_va_mtl").replace(input_size=48, extra={"grayscale": True})
+    luma = Image.fromarray(image).resize((48, 48), Image.Resampling.BILINEAR).convert("L")
+    expected = (np.asarray(luma) / 255.0 - 0.5) / 0.5
+    got = preprocess([image], config)[0]
+    for channel in got:
+        np.testing.assert_allclose(channel, expected, atol=1.01 / 127.5)  # PIL rounds luma its own way
+    assert not np.allclose(preprocess([image], config.replace(extra={}))[0][0], got[0])

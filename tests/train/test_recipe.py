@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from colour_faces import MODEL
 
 from faceaffect.errors import FaceaffectError
 from faceaffect.labels import AFFECTNET_8
@@ -27,42 +27,9 @@ from faceaffect.train.checkpoint import load_init_weights
 from faceaffect.train.evaluate import classification_report, regression_report
 from faceaffect.weights import load_pretrained_files, save_pretrained
 
-MODEL = {"name": "mbf_va_mtl", "input_size": 32}
-# class -> (mean colour, valence, arousal): the colour carries the label
-CLASSES = {
-    "Anger": ((200, 40, 40), -0.6, 0.7),
-    "Happiness": ((40, 200, 40), 0.8, 0.4),
-    "Neutral": ((128, 128, 128), 0.0, -0.2),
-    "Surprise": ((40, 40, 200), 0.2, 0.9),
-}
-
 
 class _Interrupt(Exception):
     pass
-
-
-def _write_set(folder: Path, n: int, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    lines = ["path,expression,valence,arousal"]
-    for i in range(n):
-        label = list(CLASSES)[i % len(CLASSES)]
-        colour, valence, arousal = CLASSES[label]
-        pixels = np.clip(rng.normal(colour, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"{i}.png")
-        lines.append(f"{i}.png,{label},{valence + rng.normal(0, 0.1):.3f},{arousal + rng.normal(0, 0.1):.3f}")
-    (folder / "faces.csv").write_text("\n".join(lines) + "\n")
-    return folder / "faces.csv"
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("faces")
-    return {
-        "kind": "csv",
-        "train": str(_write_set(root / "train", 64, 0)),
-        "val": str(_write_set(root / "val", 32, 1)),
-    }
 
 
 def _config(data: dict[str, str], output_dir: Path, **options: object) -> TrainConfig:

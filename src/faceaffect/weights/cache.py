@@ -103,6 +103,18 @@ def verify(path: Path, source: WeightSource) -> None:
         )
 
 
+PACKAGE_SCHEME = "package:"
+
+
+def packaged_file(source: WeightSource) -> Path:
+    """The verified path of a file shipped in the package, named ``package:<path below src/faceaffect>``."""
+    path = Path(__file__).resolve().parents[1] / source.url.removeprefix(PACKAGE_SCHEME)
+    if not path.is_file():
+        raise WeightsNotCachedError(f"{source.url}: not in this installation of faceaffect ({path})")
+    verify(path, source)
+    return path
+
+
 def fetch(
     source: WeightSource,
     *,
@@ -113,7 +125,11 @@ def fetch(
     """The local path of a verified copy of ``source``, downloading it into the cache when needed.
 
     A cached copy that fails verification is deleted and downloaded again (offline: a clear error).
+    A ``package:`` URL names a file shipped inside the faceaffect package (the embedded default model):
+    it is verified in place, never copied or downloaded.
     """
+    if source.url.startswith(PACKAGE_SCHEME):
+        return packaged_file(source)
     target = cache_path(source, cache_dir)
     if target.is_file():
         try:

@@ -1,0 +1,77 @@
+"""`faceaffect train` and `faceaffect evaluate` end to end on the colour set; their user errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from colour_faces import MODEL
+from typer.testing import CliRunner
+
+from faceaffect.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def trained(data: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli_train")
+    config = {
+        "model": MODEL,
+        "data": data,
+        "stages": [{"epochs": 1, "lr": 1e-3, "freeze_backbone": True}, {"epochs": 4, "lr": 1e-3}],
+        "batch_size": 4,
+        "sam": False,
+        "num_workers": 0,
+        "device": "cpu",
+        "tensorboard": False,
+    }
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["train", str(root / "config.yaml"), "--output-dir", str(root / "run")])
+    assert result.exit_code == 0, result.output
+    assert "best epoch" in result.output
+    return root / "run"
+
+
+def test_train_writes_metrics_checkpoint_and_best_model(trained: Path) -> None:
+    assert (trained / "best" / "model.safetensors").is_file()
+    assert (trained / "best" / "config.json").is_file()
+    assert (trained / "last.pt").is_file()
+    assert len((trained / "metrics.csv").read_text().splitlines()) == 1 + 5
+
+
+def test_evaluate_reports_and_plots(trained: Path, data: dict[str, str], tmp_path: Path) -> None:
+    report_path, plot_path = tmp_path / "report.json", tmp_path / "confusion.png"
+    args = ["evaluate", str(trained / "best"), data["val"], "--kind", "csv", "-o", str(report_path)]
+    result = runner.invoke(app, [*args, "--plot", str(plot_path), "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert report["n"] == 32
+    assert report["accuracy_8"] > 0.5  # four colour-coded classes: chance is 0.25
+    assert sum(map(sum, report["confusion_matrix"])) == 32
+    assert {"valence_ccc", "arousal_ccc", "macro_f1", "accuracy_7"} <= set(report)
+    assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "accuracy_8" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "missing.yaml"], "no such config file"),
+        (["evaluate", "mbf_va_mtl", "missing_folder"], "no such dataset"),
+    ],
+)
+def test_user_errors_are_one_line(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_training_option_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("epochz: 3\n")
+    result = runner.invoke(app, ["train", str(tmp_path / "bad.yaml")])
+    assert result.exit_code == 1
+    assert "unknown training option(s): epochz" in result.output
