@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -19,9 +22,41 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.manual_seed(0)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data beside the checkout; tests that need it skip with a reason when it is absent."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def face_crops() -> list[np.ndarray]:
+    """Nine real face crops of several sizes from ../shared/data (aligned 160x160 crops, posed photos)."""
+    from faceaffect.preprocess import load_image
+
+    faces = SHARED_DATA / "faces"
+    paths = sorted((faces / "facenet-pytorch" / "test_images_aligned").glob("*/1.png"))
+    paths += sorted((faces / "pyfeat_tests").glob("*-ph.jpg"))
+    if len(paths) < 2:
+        pytest.skip(f"face crops not found under {faces}")
+    return [load_image(path) for path in paths]
+
+
+@pytest.fixture(scope="session")
+def calibrated_model(face_crops: list[np.ndarray]) -> Callable[[str], Any]:
+    """``calibrated_model(name)``: a random-weight model whose BatchNorm statistics come from the real crops,
+    so faces get distinct, confident outputs (untouched random models give every face the same ones)."""
+    from faceaffect.models import create_model
+    from faceaffect.models.calibrate import recalibrate_batchnorm
+    from faceaffect.preprocess import preprocess
+
+    cache: dict[str, Any] = {}
+
+    def build(name: str) -> Any:
+        if name not in cache:
+            model = create_model(name)
+            cache[name] = recalibrate_batchnorm(model, preprocess(face_crops, model.config))
+        return cache[name]
+
+    return build

@@ -74,7 +74,7 @@ def test_load_image_errors(tmp_path) -> None:
 
 
 def test_grey_models_see_pil_luma_on_every_channel() -> None:
-    """Models trained on grey photos (config extra ``grayscale``) get colour crops as PIL's "L", replicated."""
+    """Grey models (config extra ``grayscale``) get colour crops as PIL's "L", on every channel."""
     rng = np.random.default_rng(1)
     image = rng.integers(0, 256, size=(60, 50, 3), dtype=np.uint8)
     config = get_config("mbf_va_mtl").replace(input_size=48, extra={"grayscale": True})

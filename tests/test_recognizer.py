@@ -75,3 +75,14 @@ def test_unreadable_files_are_reported_not_fatal(va_recognizer: Recognizer, tmp_
     rows, failures = va_recognizer.predict_files([good, bad, tmp_path / "missing.png"])
     assert [path for path, _ in rows] == [str(good)]
     assert [f.path for f in failures] == [str(bad), str(tmp_path / "missing.png")]
+
+
+def test_batches_in_flight_on_onnx_runtime_keep_order_and_values(calibrated_model, face_crops) -> None:
+    model = calibrated_model("mbf_va_mtl")
+    serial = Recognizer(model, engine="torch", batch_size=2).run(face_crops, embeddings=True)
+    parallel = Recognizer(model, engine="onnx", batch_size=2)
+    parallel.engine.concurrency = 3  # more batches in flight than this machine may have cores
+    got = parallel.run(face_crops, embeddings=True)
+    np.testing.assert_allclose(got.embedding, serial.embedding, atol=1e-4 * np.abs(serial.embedding).max())
+    np.testing.assert_allclose(got.valence_arousal, serial.valence_arousal, atol=1e-4)
+    assert parallel.predict([]) == []

@@ -15,13 +15,17 @@ from faceaffect.registry import ModelConfig, get_config, list_models
 from faceaffect.types import FaceBox, FacePrediction, FrameResult
 
 if TYPE_CHECKING:
+    from faceaffect.analysis import Analyzer, analyze, stream
     from faceaffect.models.loading import load_model, save_model
     from faceaffect.recognizer import Recognizer
+    from faceaffect.results import AnalysisResult
 
 __version__ = "0.1.0"
 __all__ = [
     "AFFECTNET_7",
     "AFFECTNET_8",
+    "AnalysisResult",
+    "Analyzer",
     "FaceBox",
     "FacePrediction",
     "FaceaffectError",
@@ -29,13 +33,19 @@ __all__ = [
     "InputError",
     "ModelConfig",
     "Recognizer",
+    "analyze",
     "get_config",
     "list_models",
     "load_model",
     "save_model",
+    "stream",
 ]
 
 _LAZY = {
+    "AnalysisResult": "faceaffect.results",
+    "Analyzer": "faceaffect.analysis",
+    "analyze": "faceaffect.analysis",
+    "stream": "faceaffect.analysis",
     "Recognizer": "faceaffect.recognizer",
     "load_model": "faceaffect.models.loading",
     "save_model": "faceaffect.models.loading",

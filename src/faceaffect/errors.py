@@ -9,3 +9,7 @@ class FaceaffectError(Exception):
 
 class InputError(FaceaffectError):
     """An input file or array cannot be used (missing, unreadable, wrong shape or type)."""
+
+
+class UnknownModelError(FaceaffectError, ValueError):
+    """A model name that is neither registered nor a saved model folder."""

@@ -22,6 +22,7 @@ from faceaffect.registry import ModelConfig
 from faceaffect.types import FaceBox
 
 ImageLike = Union[np.ndarray, Image.Image]  # noqa: UP007 (a runtime alias)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -34,6 +35,19 @@ def load_image(path: str | Path) -> np.ndarray:
             return to_rgb_array(image)
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise InputError(f"cannot read image {path}: {error}") from None
+
+
+def expand_images(paths: list[Path]) -> list[Path]:
+    """Files as given; folders expanded to their image files (sorted, recursive); InputError if missing."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise InputError(f"no such file or folder: {path}")
+    return files
 
 
 def to_rgb_array(image: ImageLike) -> np.ndarray:

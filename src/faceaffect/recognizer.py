@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,12 +14,13 @@ from faceaffect.errors import InputError
 from faceaffect.preprocess import ImageLike, load_image, preprocess
 from faceaffect.registry import ModelConfig
 from faceaffect.runtime.base import Engine, EngineOutput
+from faceaffect.runtime.factory import create_engine
 from faceaffect.types import FacePrediction
 
 if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
 
-DEFAULT_MODEL = "enet_b0_8_va_mtl"
+DEFAULT_MODEL = "mbf_ferplus_8"  # embedded in the package: works offline, no download
 Progress = Callable[[int, int], None]
 
 
@@ -39,7 +41,11 @@ class CropFailure:
 class Recognizer:
     """Predict expressions, valence and arousal for RGB face crops.
 
-    ``model`` is a registered name, a saved model folder, or a ``MultiTaskModel``.
+    ``model`` is a registered name, a saved model folder, or a ``MultiTaskModel``. ``engine`` is ``torch``,
+    ``onnx`` or ``auto`` (ONNX Runtime on CPU when an ONNX file exists, torch on GPU; see
+    ``faceaffect.runtime.create_engine``); ``threads`` sets ONNX Runtime's threads per batch (default 1, with
+    one batch in flight per physical core). Batches are preprocessed and run on ``engine.concurrency``
+    threads at once; a small input is split so every thread gets a share.
 
     >>> recognizer = Recognizer("enet_b0_8_va_mtl")  # doctest: +SKIP
     >>> recognizer.predict([crop])[0].top_label  # doctest: +SKIP
@@ -53,11 +59,16 @@ class Recognizer:
         device: str = "cpu",
         batch_size: int = 32,
         offline: bool | None = None,
+        engine: str = "auto",
+        threads: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {batch_size}")
-        self.engine: Engine = _torch_engine(model, device, offline)
+        self.engine: Engine = create_engine(
+            model, engine=engine, device=device, offline=offline, threads=threads
+        )
         self.batch_size = batch_size
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def config(self) -> ModelConfig:
@@ -68,16 +79,21 @@ class Recognizer:
         return self.config.labels
 
     def run(self, crops: Sequence[ImageLike], *, embeddings: bool = False) -> EngineOutput:
-        """Raw outputs for all crops, computed in batches of ``batch_size``."""
-        outputs = [
-            self.engine.run(
-                preprocess(crops[start : start + self.batch_size], self.config), with_embedding=embeddings
-            )
-            for start in range(0, len(crops), self.batch_size)
-        ]
-        if not outputs:
-            return self.engine.run(preprocess([], self.config), with_embedding=embeddings)
-        return _concatenate(outputs)
+        """Raw outputs for all crops, in batches of at most ``batch_size``, several in flight at once."""
+        workers = max(1, getattr(self.engine, "concurrency", 1))
+        size = min(self.batch_size, max(1, -(-len(crops) // workers)))
+        chunks = [crops[start : start + size] for start in range(0, len(crops), size)]
+
+        def work(chunk: Sequence[ImageLike]) -> EngineOutput:
+            return self.engine.run(preprocess(chunk, self.config), with_embedding=embeddings)
+
+        if not chunks:
+            return work([])
+        if workers == 1 or len(chunks) == 1:
+            return _concatenate([work(chunk) for chunk in chunks])
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="faceaffect-recognizer")
+        return _concatenate(list(self._pool.map(work, chunks)))
 
     def predict(self, crops: Sequence[ImageLike], *, embeddings: bool = False) -> list[FacePrediction]:
         """One FacePrediction per crop (probabilities over ``labels``, VA clipped to [-1, 1])."""
@@ -115,16 +131,6 @@ class Recognizer:
             if progress is not None:
                 progress(min(start + self.batch_size, len(paths)), len(paths))
         return results, failures
-
-
-def _torch_engine(model: str | Path | MultiTaskModel, device: str, offline: bool | None) -> Engine:
-    from faceaffect.models.loading import load_model
-    from faceaffect.models.multitask import MultiTaskModel
-    from faceaffect.runtime.torch_engine import TorchEngine
-
-    if not isinstance(model, MultiTaskModel):
-        model = load_model(model, offline=offline)
-    return TorchEngine(model, device)
 
 
 def _concatenate(outputs: list[EngineOutput]) -> EngineOutput:

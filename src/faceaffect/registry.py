@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from faceaffect.errors import UnknownModelError
 from faceaffect.labels import label_set
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -127,8 +128,29 @@ def _ddamfn(name: str, va: bool) -> ModelConfig:
     )
 
 
+def _embedded(name: str, safetensors_sha256: str, onnx_sha256: str) -> ModelConfig:
+    """A model shipped inside the package (``src/faceaffect/assets/<name>/``, with its MODEL_CARD.md)."""
+    folder = f"package:assets/{name}/"
+    return ModelConfig(
+        name=name,
+        arch="mobilefacenet",
+        input_size=48,
+        mean=HALF,
+        std=HALF,
+        label_set="affectnet8",
+        has_va=False,
+        embedding_dim=512,
+        weights=WeightSource(folder + "model.safetensors", "safetensors", sha256=safetensors_sha256),
+        onnx=WeightSource(folder + "model.onnx", "onnx", sha256=onnx_sha256),
+        description="embedded default: MobileFaceNet 48x48 grey, trained on FER+ (no valence/arousal)",
+        extra={"grayscale": True},
+    )
+
+
 _B0, _B2 = "tf_efficientnet_b0", "tf_efficientnet_b2"
 _MODELS: tuple[ModelConfig, ...] = (
+    _embedded("mbf_ferplus_8", "a47e866f2209dc17f8d1aeb6fe01913a43a1e03aefb5d493d74ec81cd49bdfd2",
+              "156ee0a2d89471399eb38897fd3848c5f9c210e6cf6d2d937997fe984be1e4fe"),
     _hsemotion("enet_b0_8_best_afew", _B0, 224, "affectnet8", False, 1280,
                "9540c8beff661f1c2fca16de63b530cce24bb17d", "d87faf71e8756d68c701ffd88b4cde4be460f57d"),
     _hsemotion("enet_b0_8_best_vgaf", _B0, 224, "affectnet8", False, 1280,
@@ -168,7 +190,7 @@ def get_config(name: str) -> ModelConfig:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; run `faceaffect models` to list them") from None
+        raise UnknownModelError(f"unknown model {name!r}; run `faceaffect models` to list them") from None
 
 
 def register(config: ModelConfig) -> None:

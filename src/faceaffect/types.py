@@ -9,7 +9,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FaceBox:
-    """A detected face: corners in pixels of the original image, detector score, optional landmarks (K, 2)."""
+    """A detected face: corners in pixels of the original image, detector score, optional landmarks (K, 2).
+
+    ``interpolated`` boxes come from tracking (between two detections of the face), not from the detector;
+    their score is NaN.
+    """
 
     x1: float
     y1: float
@@ -17,6 +21,7 @@ class FaceBox:
     y2: float
     score: float = 1.0
     landmarks: np.ndarray | None = None
+    interpolated: bool = False
 
     @property
     def width(self) -> float:
@@ -63,8 +68,13 @@ class FacePrediction:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """All faces found in one frame of an image or video."""
+    """All faces found in one frame of an image or video.
+
+    ``index`` counts frames of the source (images of a folder), ``timestamp`` is in seconds from the start
+    (NaN for still images), ``source`` names the image file a frame came from when the input has several.
+    """
 
     index: int
     timestamp: float
     faces: tuple[FacePrediction, ...] = field(default_factory=tuple)
+    source: str | None = None

@@ -5,20 +5,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from faceaffect.errors import FaceaffectError, InputError
+from faceaffect.errors import FaceaffectError
 
 app = typer.Typer(
     help="Facial affect analysis: expressions, valence and arousal per face.", no_args_is_help=True
 )
 stderr = Console(stderr=True)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -32,7 +31,7 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except FaceaffectError as error:
-            stderr.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            stderr.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -50,19 +49,6 @@ def progress_bar(description: str, quiet: bool) -> Iterator[Callable[[int, int],
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def expand_images(paths: list[Path]) -> list[Path]:
-    """Files as given; folders expanded to their image files (sorted, recursive)."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
-        elif path.exists():
-            files.append(path)
-        else:
-            raise InputError(f"no such file or folder: {path}")
-    return files
-
-
 ModelOption = Annotated[
     str,
     typer.Option(
@@ -70,5 +56,15 @@ ModelOption = Annotated[
     ),
 ]
 DeviceOption = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        help="onnx (ONNX Runtime), torch, or auto: onnx on CPU when an ONNX file exists, torch on GPU."
+    ),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="ONNX Runtime threads per batch (default 1, one batch per physical core)."),
+]
 OfflineOption = Annotated[bool, typer.Option(help="Never download; use only cached or local weights.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]

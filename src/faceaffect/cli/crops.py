@@ -13,16 +13,18 @@ from rich.table import Table
 
 from faceaffect.cli.common import (
     DeviceOption,
+    EngineOption,
     ModelOption,
     OfflineOption,
     QuietOption,
+    ThreadsOption,
     app,
-    expand_images,
     progress_bar,
     stderr,
     user_errors,
 )
 from faceaffect.errors import InputError
+from faceaffect.preprocess import expand_images
 from faceaffect.registry import REGISTRY
 
 
@@ -56,6 +58,8 @@ def predict_crops(
         Path | None, typer.Option(help="Also write embeddings (one row per table row) to this .npy.")
     ] = None,
     device: DeviceOption = "cpu",
+    engine: EngineOption = "auto",
+    threads: ThreadsOption = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     offline: OfflineOption = False,
     quiet: QuietOption = False,
@@ -69,7 +73,9 @@ def predict_crops(
     files = expand_images(paths)
     if not files:
         raise InputError("no image files found in " + ", ".join(map(str, paths)))
-    recognizer = Recognizer(model, device=device, batch_size=batch_size, offline=offline or None)
+    recognizer = Recognizer(
+        model, device=device, batch_size=batch_size, offline=offline or None, engine=engine, threads=threads
+    )
     with progress_bar("crops", quiet) as progress:
         rows, failures = recognizer.predict_files(files, embeddings=embeddings is not None, progress=progress)
     for failure in failures:

@@ -57,7 +57,7 @@ def train(
 
         result = run_training(settings, report)
     stderr.print(f"best epoch {result.best_epoch} (validation accuracy {result.best_accuracy:.4f}); "
-                 f"model saved in {result.best_dir}")  # fmt: skip
+                 f"model saved in {result.best_model_dir}")  # fmt: skip
 
 
 def _print_report(report: dict[str, Any], labels: tuple[str, ...]) -> None:

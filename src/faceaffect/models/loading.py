@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from faceaffect.errors import InputError, UnknownModelError
 from faceaffect.models.multitask import MultiTaskModel
 from faceaffect.models.timm_backbones import TIMM_ARCHS
 from faceaffect.registry import REGISTRY, ModelConfig, get_config
@@ -61,7 +62,7 @@ def load_model(
     """
     if not isinstance(name_or_path, ModelConfig) and is_pretrained_dir(name_or_path):
         if weights_path is not None:
-            raise ValueError(f"{name_or_path} is a saved model folder; it takes no weights_path")
+            raise InputError(f"{name_or_path} is a saved model folder; it takes no weights_path")
         config, state = load_pretrained_files(name_or_path)
         return _build(config, state, device, Path(name_or_path))
     config = name_or_path if isinstance(name_or_path, ModelConfig) else _registered(name_or_path)
@@ -102,7 +103,7 @@ def convert_state_dict(
 
 def _registered(name: str | Path) -> ModelConfig:
     if str(name) not in REGISTRY and Path(name).exists():
-        raise ValueError(
+        raise UnknownModelError(
             f"{name} is neither a saved model folder (no config.json) nor a model name; for a weight file: "
             f"load_model('<model name>', weights_path={str(name)!r})"
         )

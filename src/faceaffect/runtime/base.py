@@ -24,9 +24,14 @@ class EngineOutput:
 
 
 class Engine(Protocol):
-    """Runs one model on normalised float32 batches (N, 3, S, S)."""
+    """Runs one model on normalised float32 batches (N, 3, S, S).
+
+    ``concurrency`` is how many ``run`` calls may usefully run at once from different threads (the
+    Recognizer keeps that many batches in flight, each preprocessed on its own thread).
+    """
 
     config: ModelConfig
+    concurrency: int
 
     def run(self, batch: np.ndarray, *, with_embedding: bool = False) -> EngineOutput: ...
 

@@ -31,8 +31,10 @@ from faceaffect.weights.safe_pickle import read_module_state_dict, read_state_di
 from faceaffect.weights.safetensors_io import (
     is_pretrained_dir,
     load_pretrained_files,
+    read_config,
     read_safetensors,
     save_pretrained,
+    write_config,
 )
 
 __all__ = [
@@ -52,10 +54,12 @@ __all__ = [
     "is_offline",
     "is_pretrained_dir",
     "load_pretrained_files",
+    "read_config",
     "read_module_state_dict",
     "read_safetensors",
     "read_state_dict",
     "save_pretrained",
     "sha256_file",
     "verify",
+    "write_config",
 ]

@@ -1,4 +1,5 @@
-"""Our own model format: a folder with ``model.safetensors`` (weights) and ``config.json`` (the ModelConfig).
+"""Our own model format: a folder with ``config.json`` (the ModelConfig) and the weights as
+``model.safetensors`` (torch), ``model.onnx`` (ONNX Runtime) or both.
 
 >>> save_pretrained(model.state_dict(), model.config, "my_model")  # doctest: +SKIP
 >>> config, state = load_pretrained_files("my_model")  # doctest: +SKIP
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     import torch
 
 WEIGHTS_NAME = "model.safetensors"
+ONNX_NAME = "model.onnx"
 CONFIG_NAME = "config.json"
 FORMAT_VERSION = 1
 _VERSION_KEY = "format_version"
@@ -32,13 +34,21 @@ def save_pretrained(model_state: dict[str, torch.Tensor], config: ModelConfig, d
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model_state.items()}
-    document = {_VERSION_KEY: FORMAT_VERSION, **config.to_dict()}
     _write_atomic(directory / WEIGHTS_NAME, lambda path: save_file(tensors, path, metadata={"format": "pt"}))
+    write_config(config, directory)
+    return directory
+
+
+def write_config(config: ModelConfig, directory: str | Path) -> Path:
+    """Write ``config.json`` into ``directory`` (created), atomically; needs no torch."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    document = {_VERSION_KEY: FORMAT_VERSION, **config.to_dict()}
     _write_atomic(
         directory / CONFIG_NAME,
         lambda path: Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8"),
     )
-    return directory
+    return directory / CONFIG_NAME
 
 
 def _write_atomic(target: Path, write: Callable[[str], Any]) -> None:
@@ -59,20 +69,25 @@ def is_pretrained_dir(path: str | Path) -> bool:
 def load_pretrained_files(directory: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """The config and the (cpu) state dict of a folder written by ``save_pretrained``."""
     directory = Path(directory)
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
-        if not (directory / name).is_file():
-            raise CheckpointError(f"{directory} is not a saved model folder: {name} is missing")
+    config = read_config(directory)
+    if not (directory / WEIGHTS_NAME).is_file():
+        raise CheckpointError(f"{directory} holds no torch weights: {WEIGHTS_NAME} is missing")
+    return config, read_safetensors(directory / WEIGHTS_NAME)
+
+
+def read_config(directory: str | Path) -> ModelConfig:
+    """The ModelConfig in a saved model folder's ``config.json``; needs no torch."""
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{directory} is not a saved model folder: {CONFIG_NAME} is missing")
     try:
-        document = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8"))
         version = document.pop(_VERSION_KEY, None)
         if version != FORMAT_VERSION:
-            raise CheckpointError(
-                f"{directory / CONFIG_NAME}: format version {version!r}, faceaffect reads {FORMAT_VERSION}"
-            )
-        config = ModelConfig.from_dict(document)
+            raise CheckpointError(f"{path}: format version {version!r}, faceaffect reads {FORMAT_VERSION}")
+        return ModelConfig.from_dict(document)
     except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise CheckpointError(f"{directory / CONFIG_NAME} is not a valid model config: {error}") from None
-    return config, read_safetensors(directory / WEIGHTS_NAME)
+        raise CheckpointError(f"{path} is not a valid model config: {error}") from None
 
 
 def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -1,0 +1,130 @@
+"""End-to-end video frames/s: ``faceaffect analyze`` (ONNX Runtime) vs the reference recipe of the upstream
+demo (facenet-pytorch MTCNN on every frame, then hsemotion's recognizer one face at a time).
+
+Both sides analyse the same frames of the same video with the same EfficientNet-B0 weights (random, BatchNorm
+statistics from real faces): ours through the Python API (``Analyzer(Recognizer(folder, engine="onnx"))``:
+decode, BlazeFace, tracking, batched recognition), the reference in its own environment
+(bench/reference/video_reference_runner.py). Runs alternate. Needs the reference environment (see
+bench/reference/README.md).
+
+    python bench/video_vs_reference.py --frames 120 --trials 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    SHARED,
+    Reference,
+    alternate,
+    calibrated_model,
+    comparison,
+    face_crops,
+    machine,
+    timm_weights,
+)
+
+MODEL = "enet_b0_8_best_vgaf"
+VIDEO = SHARED / "videos" / "pyfeat_tests" / "WolfgangLanger_Pexels.mp4"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("video", nargs="?", type=Path, default=VIDEO)
+    parser.add_argument("--frames", type=int, default=120, help="first N frames (0: all)")
+    parser.add_argument("--trials", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--reference-threads",
+        type=int,
+        default=None,
+        help="torch threads of the reference (default: torch's)",
+    )
+    args = parser.parse_args()
+    if not args.video.is_file():
+        raise SystemExit(f"video not found: {args.video}")
+
+    from faceaffect.analysis import Analyzer
+    from faceaffect.export import export_model
+    from faceaffect.recognizer import Recognizer
+
+    crops = face_crops(32)
+    model = calibrated_model(MODEL, crops)
+    with tempfile.TemporaryDirectory(prefix="faceaffect-bench-") as tmp:
+        root = Path(tmp)
+        np.savez(root / "weights.npz", **timm_weights(model))
+        export_model(model, root / "ours", check_images=crops[:8])
+        analyzer = Analyzer(
+            Recognizer(root / "ours", engine="onnx", batch_size=args.batch_size),
+            max_frames=args.frames or None,
+        )
+        counts: dict[str, int] = {}
+
+        def ours() -> None:
+            result = analyzer.analyze(args.video)
+            counts.update(frames=len(result.frames), faces=sum(len(f.faces) for f in result.frames))
+
+        env = {"HOME": str(root / "home"), "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+        runner = ("video_reference_runner.py", str(args.video), str(root / "weights.npz"))
+        threads = ["--threads", str(args.reference_threads)] if args.reference_threads else []
+        with Reference(*runner, "--frames", str(args.frames), *threads, env=env) as reference:
+            our_times, reference_times = alternate(ours, reference, args.trials)
+            theirs = reference.last
+        if theirs["frames"] != counts["frames"]:
+            raise SystemExit(f"frame counts differ: ours {counts['frames']}, reference {theirs['frames']}")
+        print(
+            f"end-to-end video, {args.video.name}, first {counts['frames']} frames, {MODEL} "
+            f"(EfficientNet-B0), {args.trials} alternating runs\n"
+            f"machine: {machine()}\n"
+            f"ours: Analyzer (PyAV decode, BlazeFace every frame, tracking, ONNX Runtime in batches of <= "
+            f"{args.batch_size}), {counts['faces']} faces; reference: OpenCV decode, MTCNN every frame, "
+            f"hsemotion one face at a time, {theirs['faces']} faces, {theirs['threads']} torch threads"
+        )
+        print(comparison("faceaffect analyze", "frames/s", counts["frames"], our_times, reference_times,
+                         "reference recipe"))  # fmt: skip
+        print(
+            f"(reference time in the numpy NMS stand-in for torchvision's broken compiled op: "
+            f"{theirs['nms_seconds']:.2f} s of {reference_times[-1]:.1f} s in its last run)"
+        )
+        print(profile(analyzer, args.video, min(our_times)))
+
+
+def profile(analyzer, video: Path, pipeline_seconds: float) -> str:
+    """Where our time goes: each stage alone on the same frames, against the whole pipeline's best run."""
+    from faceaffect.preprocess import crop_box, preprocess
+
+    start = time.perf_counter()
+    frames = [frame.image for frame in analyzer.open(video)]
+    decode = time.perf_counter() - start
+    start = time.perf_counter()
+    boxes = [analyzer.detector.detect(image) for image in frames]
+    detect = time.perf_counter() - start
+    crops = [crop_box(image, box) for image, found in zip(frames, boxes, strict=True) for box in found]
+    recognizer = analyzer.recognizer
+    start = time.perf_counter()
+    preprocess(crops, recognizer.config)
+    prepare = time.perf_counter() - start
+    start = time.perf_counter()
+    recognizer.predict(crops)
+    recognize = time.perf_counter() - start
+    rest = pipeline_seconds - decode - detect - recognize
+    n = len(frames)
+    stages = [("decode", decode), ("detect", detect), ("recognise", recognize), ("tracking and glue", rest)]
+    parts = ", ".join(f"{name} {1000 * s / n:.1f} ms ({s / pipeline_seconds:.0%})" for name, s in stages)
+    return (
+        f"profile of ours per frame (stages timed alone on the same {n} frames, {len(crops)} faces; "
+        f"best pipeline run {1000 * pipeline_seconds / n:.1f} ms/frame): {parts}; recognise includes "
+        f"preprocessing, {1000 * prepare / max(1, len(crops)):.1f} ms/face on one thread"
+    )
+
+
+if __name__ == "__main__":
+    main()

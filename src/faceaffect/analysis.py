@@ -1,0 +1,200 @@
+"""The main job: find the faces in an image, a folder, a video or a live stream, follow them across frames,
+and give each one expression probabilities, valence and arousal.
+
+>>> import faceaffect
+>>> result = faceaffect.analyze("clip.mp4", target_fps=10, smooth_seconds=0.5)  # doctest: +SKIP
+>>> result.save("clip.csv"); result.plot("plots/"); result.annotate("annotated.mp4")  # doctest: +SKIP
+>>> for frame in faceaffect.stream(0, max_frames=100):  # webcam 0, results as they come  # doctest: +SKIP
+...     print(frame.index, [face.top_label for face in frame.faces])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from faceaffect.detect import create_detector
+from faceaffect.detect.base import FaceDetector
+from faceaffect.errors import FaceaffectError
+from faceaffect.preprocess import crop_box
+from faceaffect.recognizer import DEFAULT_MODEL, Recognizer
+from faceaffect.results import AnalysisResult
+from faceaffect.types import FrameResult
+from faceaffect.video.decode import DecodedFrame, Sampling
+from faceaffect.video.smoothing import Smoothing
+from faceaffect.video.sources import Source, open_source
+from faceaffect.video.tracking import FrameTracker, TrackedFrame, TrackingOptions
+
+if TYPE_CHECKING:
+    from faceaffect.models.multitask import MultiTaskModel
+
+Progress = Callable[[int, int | None], None]
+OnFrame = Callable[[np.ndarray, FrameResult], bool | None]
+SourceLike = str | Path | int | Source
+
+
+class Analyzer:
+    """A configured pipeline: detector, tracker and recognizer, applied to any input.
+
+    Args:
+        model: registered name, saved model folder, ``MultiTaskModel`` or a ready ``Recognizer``.
+        detector: detector name (see ``faceaffect.detect.list_detectors``) or a detector object.
+        device, batch_size, offline: as for ``Recognizer``; faces of several frames share a batch.
+        min_score, min_face_size: detector thresholds (None keeps the detector's defaults).
+        margin: grow each box by this fraction of its size on every side before cropping (0: the box, as
+            the published models were trained).
+        stride, target_fps, max_frames: which video frames to analyse (every ``stride``-th, or about
+            ``target_fps`` per second; at most ``max_frames``).
+        detect_every: run the detector on every N-th analysed frame only; boxes in between follow the tracks.
+        max_gap: frames a tracked face may go undetected; its boxes there are interpolated and recognised.
+        track_iou: least IoU between a track's predicted box and a detection to continue the track.
+        min_track_score: a track is reported once one of its detections scores this much (videos; 0: all).
+        smooth_frames, smooth_seconds: centred moving mean of each track (``analyze`` only; give one).
+        embeddings: keep each face's embedding.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | MultiTaskModel | Recognizer = DEFAULT_MODEL,
+        detector: str | FaceDetector = "blazeface",
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        offline: bool | None = None,
+        min_score: float | None = None,
+        min_face_size: float | None = None,
+        margin: float = 0.0,
+        stride: int = 1,
+        target_fps: float | None = None,
+        max_frames: int | None = None,
+        detect_every: int = 1,
+        max_gap: int = 5,
+        track_iou: float = 0.3,
+        min_track_score: float = 0.65,
+        smooth_frames: int = 0,
+        smooth_seconds: float = 0.0,
+        embeddings: bool = False,
+    ) -> None:
+        if margin < 0:
+            raise FaceaffectError(f"margin must be >= 0, got {margin}")
+        self.sampling = Sampling(stride, target_fps, max_frames)
+        self.tracking = TrackingOptions(detect_every, max_gap, track_iou, min_track_score)
+        self.smoothing = Smoothing(smooth_frames, smooth_seconds)
+        self.margin = margin
+        self.embeddings = embeddings
+        self.recognizer = (
+            model
+            if isinstance(model, Recognizer)
+            else Recognizer(model, device=device, batch_size=batch_size, offline=offline)
+        )
+        thresholds = {"min_score": min_score, "min_face_size": min_face_size}
+        options = {key: value for key, value in thresholds.items() if value is not None}
+        self.detector = create_detector(detector, **options) if isinstance(detector, str) else detector
+
+    def open(self, source: SourceLike) -> Source:
+        """The frames of an input, with this analyzer's sampling (stride, target fps, frame limit)."""
+        return open_source(source, self.sampling) if isinstance(source, str | Path | int) else source
+
+    def stream(self, source: SourceLike, progress: Progress | None = None) -> Iterator[FrameResult]:
+        """Frame results as they are ready (a few frames behind the decoder; memory stays flat)."""
+        for _, result in self.stream_images(source, progress):
+            yield result
+
+    def stream_images(
+        self, source: SourceLike, progress: Progress | None = None
+    ) -> Iterator[tuple[np.ndarray, FrameResult]]:
+        """(RGB frame, result) pairs as they are ready, for live display or drawing."""
+        frames = self.open(source)
+        tracked = _tracked(_counted(frames, progress), self._frame_tracker(frames.kind))
+        live = frames.kind == "camera"  # live: each frame as soon as it is tracked, not in batches of frames
+        for item, result in self._recognize(tracked, 1 if live else self.recognizer.batch_size):
+            yield item.frame.image, result
+
+    def analyze(
+        self, source: SourceLike, progress: Progress | None = None, on_frame: OnFrame | None = None
+    ) -> AnalysisResult:
+        """Every frame result of an input, collected (and smoothed, when asked).
+
+        ``on_frame(image, result)`` sees each frame as it is ready (to draw or print it live); returning
+        False stops the analysis there. Ctrl-C stops a live stream the same way; the result keeps what came.
+        """
+        frames = self.open(source)
+        config = self.recognizer.config
+        result = AnalysisResult(
+            frames.name, frames.kind, config.labels, config.name, frames.fps, self.sampling
+        )
+        try:
+            for image, frame in self.stream_images(frames, progress):
+                result.frames.append(frame)
+                if on_frame is not None and on_frame(image, frame) is False:
+                    break
+        except KeyboardInterrupt:
+            if frames.kind != "camera":
+                raise
+        result.failures.extend(frames.failures)
+        return result.smoothed(**asdict(self.smoothing)) if self.smoothing.active else result
+
+    def _frame_tracker(self, kind: str) -> FrameTracker:
+        return FrameTracker(self.detector, self.tracking, track=kind in ("video", "camera"))
+
+    def _recognize(
+        self, tracked: Iterable[TrackedFrame], max_frames: int
+    ) -> Iterator[tuple[TrackedFrame, FrameResult]]:
+        """Faces of up to ``max_frames`` frames recognised in shared batches; frames come out in order."""
+        batch: list[TrackedFrame] = []
+        faces = 0
+        for item in tracked:
+            batch.append(item)
+            faces += len(item.boxes)
+            if faces >= self.recognizer.batch_size or len(batch) >= max_frames:
+                yield from self._recognize_batch(batch)
+                batch, faces = [], 0
+        yield from self._recognize_batch(batch)
+
+    def _recognize_batch(self, batch: list[TrackedFrame]) -> Iterator[tuple[TrackedFrame, FrameResult]]:
+        crops = [
+            crop_box(item.frame.image, box, self.margin) for item in batch for box in item.boxes.values()
+        ]
+        predictions = iter(self.recognizer.predict(crops, embeddings=self.embeddings))
+        for item in batch:
+            faces = tuple(
+                replace(next(predictions), box=box, track_id=track_id) for track_id, box in item.boxes.items()
+            )
+            frame = item.frame
+            yield item, FrameResult(frame.index, frame.time, faces, source=frame.source)
+
+
+def _counted(frames: Source, progress: Progress | None) -> Iterator[DecodedFrame]:
+    if progress is None:
+        yield from frames
+        return
+    total = frames.expected_frames()
+    progress(0, total)
+    for done, frame in enumerate(frames, start=1):
+        yield frame
+        progress(done, total)
+
+
+def _tracked(frames: Iterable[DecodedFrame], tracker: FrameTracker) -> Iterator[TrackedFrame]:
+    for frame in frames:
+        yield from tracker.push(frame)
+    yield from tracker.flush()
+
+
+def analyze(source: SourceLike, *, progress: Progress | None = None, **options: Any) -> AnalysisResult:
+    """Analyse an image, a folder of images, a video file, a webcam (index) or a stream (URL).
+
+    ``options`` are those of :class:`Analyzer` (model, detector, stride, target_fps, detect_every,
+    max_gap, smooth_frames, smooth_seconds, embeddings, ...). Returns an :class:`AnalysisResult` with
+    ``to_table()``, ``summary()``, ``save()``, ``plot()`` and ``annotate()``.
+    """
+    return Analyzer(**options).analyze(source, progress)
+
+
+def stream(source: SourceLike, *, progress: Progress | None = None, **options: Any) -> Iterator[FrameResult]:
+    """Like :func:`analyze`, but yields each frame's result as soon as it is ready (no smoothing)."""
+    return Analyzer(**options).stream(source, progress)

@@ -1,0 +1,80 @@
+"""``faceaffect features INPUT... --out DIR``: a frozen model's per-frame embeddings and logits, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceaffect.cli.common import (
+    DeviceOption,
+    ModelOption,
+    OfflineOption,
+    QuietOption,
+    app,
+    progress_bar,
+    stderr,
+    user_errors,
+)
+from faceaffect.recognizer import DEFAULT_MODEL
+
+
+@app.command()
+@user_errors
+def features(
+    inputs: Annotated[list[Path], typer.Argument(help="Videos, frame folders, images, or dataset folders.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Feature store folder (created or resumed).")],
+    model: ModelOption = DEFAULT_MODEL,
+    detector: Annotated[
+        str, typer.Option(help="Face detector for videos (and images with --detect-images).")
+    ] = "blazeface",
+    detect_images: Annotated[
+        bool, typer.Option(help="Detect faces in images too (default: images are face crops).")
+    ] = False,
+    min_face_size: Annotated[float, typer.Option(help="Smallest face to report, in pixels.")] = 32.0,
+    stride: Annotated[int, typer.Option(min=1, help="Use every N-th frame of videos (1, 1+N, ...).")] = 1,
+    storage: Annotated[str, typer.Option(help="parquet or npz.")] = "parquet",
+    audio_model: Annotated[
+        str | None, typer.Option(help="Also store wav2vec2-class audio states (local folder or cached name).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    device: DeviceOption = "cpu",
+    offline: OfflineOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Per-frame embeddings and logits of every face, one Parquet (or npz) file per video plus manifest.json.
+
+    Videos already in the store are skipped, so an interrupted run continues where it stopped.
+    """
+    from faceaffect.downstream.extract import extract_features
+
+    encoder = None
+    if audio_model is not None:
+        from faceaffect.downstream.audio import Wav2Vec2Encoder
+
+        encoder = Wav2Vec2Encoder(audio_model, device=device)
+    with progress_bar("frames", quiet) as progress:
+        report = extract_features(
+            inputs,
+            out,
+            model=model,
+            detector=detector,
+            detect_images=detect_images,
+            min_face_size=min_face_size,
+            stride=stride,
+            storage=storage,
+            batch_size=batch_size,
+            device=device,
+            offline=offline or None,
+            audio=encoder,
+            progress=progress,
+        )
+    for _, reason in report.failures:
+        stderr.print(f"[yellow]skipped:[/yellow] {reason}", highlight=False, soft_wrap=True)
+    faces = sum(report.store.videos[v].rows for v in report.written)
+    stderr.print(
+        f"{len(report.written)} video(s) written ({faces} faces), {len(report.skipped)} already in the "
+        f"store, {len(report.failures)} unreadable image(s); features in {out}",
+        highlight=False,
+    )

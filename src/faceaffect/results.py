@@ -1,0 +1,188 @@
+"""The result of analysing an image, a folder, a video or a stream: tables, summary, files, plots.
+
+The table has one row per (frame, face) and the same columns whatever the input (empty but valid when no
+face was found):
+
+========================  =====================================================================
+column                    meaning
+========================  =====================================================================
+source                    the input (the image file, for folders)
+frame                     frame number in the source (decode order); image number in a folder
+time                      seconds from the start of the video (NaN for images)
+track_id                  the face's track, kept across frames (for images: its rank in the image)
+x1, y1, x2, y2            face box in pixels of the original frame
+score                     detector score (NaN where the box was interpolated)
+interpolated              True where the box comes from tracking, not from the detector
+one column per label      expression probabilities (the model's labels, e.g. 8 AffectNet classes)
+top_label                 the most probable expression
+valence, arousal          in [-1, 1]; NaN for models without a valence-arousal head
+model                     model name
+========================  =====================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from faceaffect.errors import FaceaffectError
+from faceaffect.tables import write_array, write_table
+from faceaffect.types import FrameResult
+from faceaffect.video.decode import InputFailure, Sampling
+from faceaffect.video.smoothing import Smoothing
+
+BOX_COLUMNS = ("x1", "y1", "x2", "y2")
+EMBEDDING_FORMATS = (".npy", ".parquet")
+
+
+def table_columns(labels: Sequence[str]) -> list[str]:
+    """The table's columns, in order, for a model's labels."""
+    return ["source", "frame", "time", "track_id", *BOX_COLUMNS, "score", "interpolated", *labels,
+            "top_label", "valence", "arousal", "model"]  # fmt: skip
+
+
+def frames_table(
+    frames: Sequence[FrameResult], labels: Sequence[str], model: str, source: str
+) -> pd.DataFrame:
+    """One row per (frame, face), columns as :func:`table_columns`, typed even when empty."""
+    rows = [(frame, face) for frame in frames for face in frame.faces]
+    boxes = np.array([[f.box.x1, f.box.y1, f.box.x2, f.box.y2] for _, f in rows], dtype=np.float64)
+    probabilities = np.array([f.probabilities for _, f in rows], dtype=np.float64)
+    columns: dict[str, object] = {
+        "source": [frame.source or source for frame, _ in rows],
+        "frame": np.array([frame.index for frame, _ in rows], dtype=np.int64),
+        "time": np.array([frame.timestamp for frame, _ in rows], dtype=np.float64),
+        "track_id": np.array([f.track_id for _, f in rows], dtype=np.int64),
+        **{name: boxes[:, i] if rows else np.zeros(0) for i, name in enumerate(BOX_COLUMNS)},
+        "score": np.array([f.box.score for _, f in rows], dtype=np.float64),
+        "interpolated": np.array([f.box.interpolated for _, f in rows], dtype=bool),
+        **{label: probabilities[:, i] if rows else np.zeros(0) for i, label in enumerate(labels)},
+        "top_label": [f.top_label for _, f in rows],
+        "valence": np.array([np.nan if f.valence is None else f.valence for _, f in rows], np.float64),
+        "arousal": np.array([np.nan if f.arousal is None else f.arousal for _, f in rows], np.float64),
+        "model": [model] * len(rows),
+    }
+    table = pd.DataFrame(columns)
+    return table.astype({"source": object, "top_label": object, "model": object})
+
+
+def summary_table(table: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """One row per (source, track): frames, first and last time, dominant expression (highest mean
+    probability), its mean probability, mean valence and arousal."""
+    columns = ["source", "track_id", "frames", "start", "end", "dominant", "dominant_probability",
+               "valence", "arousal"]  # fmt: skip
+    if table.empty:
+        return pd.DataFrame({name: [] for name in columns})
+    groups = table.groupby(["source", "track_id"], sort=True)
+    means = groups[[*labels, "valence", "arousal"]].mean()
+    probabilities = means[list(labels)]
+    summary = pd.DataFrame(
+        {
+            "frames": groups.size(),
+            "start": groups["time"].min(),
+            "end": groups["time"].max(),
+            "dominant": probabilities.idxmax(axis=1),
+            "dominant_probability": probabilities.max(axis=1),
+            "valence": means["valence"],
+            "arousal": means["arousal"],
+        }
+    )
+    return summary.reset_index()[columns]
+
+
+@dataclass
+class AnalysisResult:
+    """Everything found in one input: frame results in order, plus what is needed to read them back.
+
+    >>> result = faceaffect.analyze("clip.mp4")  # doctest: +SKIP
+    >>> result.to_table().head(); result.summary()  # doctest: +SKIP
+    >>> result.save("clip.parquet"); result.plot("plots/"); result.annotate("annotated.mp4")  # doctest: +SKIP
+    """
+
+    source: str
+    kind: str
+    labels: tuple[str, ...]
+    model: str
+    fps: float | None = None
+    sampling: Sampling = field(default_factory=Sampling)
+    frames: list[FrameResult] = field(default_factory=list)
+    failures: list[InputFailure] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __iter__(self) -> Iterator[FrameResult]:
+        return iter(self.frames)
+
+    @property
+    def has_va(self) -> bool:
+        """Whether any face has valence and arousal (models without a VA head give None)."""
+        return any(face.valence is not None for frame in self.frames for face in frame.faces)
+
+    def to_table(self) -> pd.DataFrame:
+        """One row per (frame, face); see the module docstring for the columns."""
+        return frames_table(self.frames, self.labels, self.model, self.source)
+
+    def summary(self) -> pd.DataFrame:
+        """Per track (per face for images): frames, time span, dominant expression, mean valence/arousal."""
+        return summary_table(self.to_table(), self.labels)
+
+    def embeddings(self) -> np.ndarray:
+        """(rows, D) float32, one per table row; a FaceaffectError when they were not computed."""
+        vectors = [face.embedding for frame in self.frames for face in frame.faces]
+        if any(vector is None for vector in vectors):
+            raise FaceaffectError("embeddings were not computed; analyse with embeddings=True")
+        return np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
+
+    def smoothed(self, *, window_frames: int = 0, window_seconds: float = 0.0) -> AnalysisResult:
+        """A copy with each track's probabilities, valence and arousal averaged over a centred window of
+        ``window_frames`` frames or ``window_seconds`` seconds (images are left as they are)."""
+        if self.kind in ("image", "images"):
+            return self
+        return replace(self, frames=Smoothing(window_frames, window_seconds).apply(self.frames))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the table as .csv, .parquet or .jsonl (by extension), atomically."""
+        return write_table(self.to_table(), path)
+
+    def save_summary(self, path: str | Path) -> Path:
+        """Write :meth:`summary` as .csv, .parquet or .jsonl, atomically."""
+        return write_table(self.summary(), path)
+
+    def save_embeddings(self, path: str | Path) -> Path:
+        """Write the embeddings, one per table row: .npy (rows, D), or .parquet with source, frame,
+        track_id and columns e0 .. e{D-1}."""
+        path = Path(path)
+        if path.suffix.lower() not in EMBEDDING_FORMATS:
+            raise FaceaffectError(f"embeddings are written as {' or '.join(EMBEDDING_FORMATS)}, got {path}")
+        vectors = self.embeddings()
+        if path.suffix.lower() == ".npy":
+            return write_array(vectors, path)
+        keys = self.to_table()[["source", "frame", "track_id"]]
+        values = pd.DataFrame(vectors, columns=[f"e{i}" for i in range(vectors.shape[1])])
+        return write_table(pd.concat([keys, values], axis=1), path)
+
+    def plot(self, directory: str | Path, image_format: str = "png") -> list[Path]:
+        """Save ``expressions.<format>`` (probabilities over time, per track) and, for models with valence
+        and arousal, ``valence_arousal.<format>`` (the trajectory on the circumplex); returns the paths."""
+        from faceaffect.plots import plot_expressions_over_time, plot_valence_arousal
+
+        directory = Path(directory)
+        table = self.to_table()
+        title = Path(self.source).name
+        expressions = directory / f"expressions.{image_format}"
+        paths = [plot_expressions_over_time(table, self.labels, expressions, title)]
+        if self.has_va:
+            paths.append(plot_valence_arousal(table, directory / f"valence_arousal.{image_format}", title))
+        return paths
+
+    def annotate(self, path: str | Path) -> Path:
+        """Write the video (or, for images, a folder of images) with boxes, labels and a valence-arousal
+        marker per face; videos are decoded again, so the drawing matches smoothed results."""
+        from faceaffect.annotate import annotate_result
+
+        return annotate_result(self, path)

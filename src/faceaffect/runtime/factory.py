@@ -1,0 +1,148 @@
+"""Choose and build an engine for a model: ``create_engine(model, engine="auto", device="cpu")``.
+
+``model`` is a registered name, a saved model folder (``config.json`` with ``model.onnx`` and/or
+``model.safetensors``) or a torch ``MultiTaskModel``. ``engine`` is ``torch``, ``onnx`` or ``auto``: ONNX
+Runtime when an ONNX file is available and the device is the CPU (or torch is not installed), torch on a GPU
+and when only torch weights exist. The ONNX path imports neither torch nor timm.
+
+>>> engine = create_engine("enet_b0_8_va_mtl")  # doctest: +SKIP  (ONNX Runtime, published .onnx file)
+>>> engine = create_engine("my_model", engine="torch", device="cuda")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from faceaffect.errors import FaceaffectError, InputError
+from faceaffect.registry import ModelConfig, get_config
+from faceaffect.runtime.base import Engine
+from faceaffect.weights import cache_path, fetch, is_offline, is_pretrained_dir, read_config
+from faceaffect.weights.safetensors_io import ONNX_NAME, WEIGHTS_NAME
+
+if TYPE_CHECKING:
+    from faceaffect.models.multitask import MultiTaskModel
+
+ENGINES = ("auto", "torch", "onnx")
+_TORCH_MODULES = {"torch", "timm", "torchvision"}
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What a name or folder offers: its config and which weight formats exist for it."""
+
+    config: ModelConfig
+    folder: Path | None
+    has_onnx: bool
+    has_torch: bool
+
+
+def create_engine(
+    model: str | Path | MultiTaskModel,
+    *,
+    engine: str = "auto",
+    device: str = "cpu",
+    offline: bool | None = None,
+    threads: int | None = None,
+) -> Engine:
+    """An engine running ``model`` (see the module docstring for the choice ``auto`` makes).
+
+    ``threads`` sets ONNX Runtime's threads per batch (default 1 on CPU, one batch in flight per physical
+    core). ``offline`` applies to published weights that still have to be downloaded; offline, ``auto``
+    takes the published file that is already cached when only one of the two is.
+    """
+    if engine not in ENGINES:
+        raise FaceaffectError(f"unknown engine {engine!r}; use {', '.join(ENGINES)}")
+    if not isinstance(model, str | Path):
+        return _from_torch_model(model, engine, device, threads)
+    source = _source(model, offline)
+    if source.folder is not None and not (source.has_onnx or source.has_torch):
+        raise FaceaffectError(f"{model} holds neither {ONNX_NAME} nor {WEIGHTS_NAME}")
+    chosen = choose_engine(engine, device, has_onnx=source.has_onnx, has_torch=source.has_torch)
+    if chosen == "onnx":
+        from faceaffect.runtime.onnx_engine import OnnxEngine
+
+        if not source.has_onnx:
+            raise FaceaffectError(
+                f"{model} has no ONNX file; use --engine torch, or write one with `faceaffect export`"
+            )
+        if source.folder is not None:
+            path = source.folder / ONNX_NAME
+        else:
+            assert source.config.onnx is not None
+            path = fetch(source.config.onnx, offline=offline)
+        return OnnxEngine(path, source.config, device=device, threads=threads)
+    if source.folder is not None and not source.has_torch:
+        raise FaceaffectError(f"{model} has no torch weights ({WEIGHTS_NAME}); use --engine onnx")
+    hint = ", or use --engine onnx with a model that has an ONNX file"
+    load_model = require_torch("faceaffect.models.loading", "load_model", "the torch engine", hint)
+    torch_engine = require_torch("faceaffect.runtime.torch_engine", "TorchEngine", "the torch engine", hint)
+    return torch_engine(load_model(model, offline=offline), device)
+
+
+def choose_engine(engine: str, device: str, *, has_onnx: bool, has_torch: bool) -> str:
+    """``engine`` itself unless it is ``auto``; then ONNX Runtime on CPU, torch on GPU, by what exists."""
+    if engine != "auto":
+        return engine
+    if not has_onnx:
+        return "torch"  # also for names without weights: load_model says what to pass
+    if not has_torch:
+        return "onnx"
+    torch_installed = _installed("torch") and _installed("timm")
+    wants_gpu = device.startswith("cuda") or (device == "auto" and torch_installed and _torch_has_cuda())
+    return "torch" if wants_gpu and torch_installed else "onnx"
+
+
+def _source(model: str | Path, offline: bool | None) -> _Source:
+    if is_pretrained_dir(model):
+        folder = Path(model)
+        return _Source(
+            read_config(folder), folder, (folder / ONNX_NAME).is_file(), (folder / WEIGHTS_NAME).is_file()
+        )
+    if Path(model).exists():
+        raise InputError(f"{model} is not a saved model folder (no config.json) nor a registered model name")
+    config = get_config(str(model))
+    has_onnx, has_torch = config.onnx is not None, config.weights is not None
+    if has_onnx and has_torch and is_offline(offline):
+        onnx_cached = cache_path(config.onnx).is_file()
+        if onnx_cached != cache_path(config.weights).is_file():
+            has_onnx, has_torch = onnx_cached, not onnx_cached
+    return _Source(config, None, has_onnx, has_torch)
+
+
+def _from_torch_model(model: MultiTaskModel, engine: str, device: str, threads: int | None) -> Engine:
+    if engine == "onnx":
+        from faceaffect.models.onnx_export import onnx_bytes
+        from faceaffect.runtime.onnx_engine import OnnxEngine
+
+        return OnnxEngine(onnx_bytes(model), model.config, device=device, threads=threads)
+    from faceaffect.runtime.torch_engine import TorchEngine
+
+    return TorchEngine(model, device)
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _torch_has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def require_torch(module: str, name: str, what: str, hint: str = "") -> Any:
+    """``module.name`` from a module that needs torch, or a clear error when the torch extra is missing."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in _TORCH_MODULES:
+            raise
+        raise FaceaffectError(
+            f"{what} needs {error.name}, which is not installed: pip install 'faceaffect[torch]'{hint}"
+        ) from None

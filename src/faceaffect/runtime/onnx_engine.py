@@ -1,0 +1,173 @@
+"""The ONNX Runtime engine: no torch, no timm; 3-4x faster than torch eager on a small CPU.
+
+>>> engine = OnnxEngine("my_model/model.onnx", config)  # doctest: +SKIP
+>>> engine.run(batch, with_embedding=True).embedding.shape  # doctest: +SKIP
+(16, 1280)
+
+Throughput on CPU comes from running several batches at once, one per physical core, each on one thread
+(``threads=1``, the default: ``concurrency`` = physical cores): no per-operation barriers, no spinning worker
+threads, and the Recognizer preprocesses each batch on its own thread too. On a loaded 2-core machine that
+measured 1.3-1.9x the throughput of one batch on 2 intra-op threads. Pass ``threads`` for fewer, wider calls
+(lower latency for one face at a time). Sessions use all graph optimisations, and the TensorRT / CUDA
+execution providers when the installed onnxruntime has them and a GPU device is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from faceaffect.errors import FaceaffectError
+from faceaffect.registry import ModelConfig
+from faceaffect.runtime.base import EngineOutput
+from faceaffect.runtime.onnx_graph import (
+    EMBEDDING,
+    LOGITS,
+    PUBLISHED_LAYOUT,
+    VALENCE_AROUSAL,
+    expose_embedding,
+    graph_layout,
+)
+from faceaffect.weights.errors import CheckpointError
+
+_GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def _ort_errors() -> tuple[type[Exception], ...]:
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("Fail", "InvalidGraph", "InvalidArgument", "InvalidProtobuf", "NotImplemented")
+    return (RuntimeError, *(getattr(state, name) for name in names if hasattr(state, name)))
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyper-threads counted once); at least 1."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores = set()
+    for cpu in allowed:
+        siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        try:
+            cores.add(siblings.read_text().strip())
+        except OSError:
+            cores.add(str(cpu))
+    return max(1, len(cores))
+
+
+def onnx_providers(device: str) -> list[str | tuple[str, dict[str, str]]]:
+    """Execution providers for ``device`` (cpu, cuda, cuda:N or auto), best first, CPU last."""
+    import onnxruntime as ort
+
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device != "auto" and device != "cuda" and not device.startswith("cuda:"):
+        raise FaceaffectError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto")
+    available = ort.get_available_providers()
+    gpu = [name for name in _GPU_PROVIDERS if name in available]
+    if not gpu:
+        if device == "auto":
+            return ["CPUExecutionProvider"]
+        raise FaceaffectError(
+            f"device {device!r} requested but this onnxruntime has no CUDA provider "
+            f"(it has {', '.join(available)}); install onnxruntime-gpu or use --device cpu"
+        )
+    device_id = device.partition(":")[2] or "0"
+    return [(name, {"device_id": device_id}) for name in gpu] + ["CPUExecutionProvider"]
+
+
+class OnnxEngine:
+    """Runs an ONNX model of either layout (see ``faceaffect.runtime.onnx_graph``) on normalised batches.
+
+    ``model`` is a ``.onnx`` file or its bytes; ``threads`` is the intra-op threads of one ``run`` call
+    (default 1 on CPU); ``concurrency`` = physical cores // threads on CPU, 1 on a GPU.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | bytes,
+        config: ModelConfig,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+    ) -> None:
+        import onnx
+        import onnxruntime as ort
+        from google.protobuf.message import DecodeError
+
+        self.config = config
+        try:
+            proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
+        except (OSError, DecodeError) as error:
+            raise CheckpointError(f"cannot read the ONNX model {_origin(model)}: {error}") from None
+        self.layout = graph_layout(proto, config)
+        if self.layout == PUBLISHED_LAYOUT:
+            proto = expose_embedding(proto, config)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        providers = onnx_providers(device)
+        on_cpu = providers == ["CPUExecutionProvider"]
+        options.intra_op_num_threads = threads or (1 if on_cpu else physical_cores())
+        options.inter_op_num_threads = 1
+        self.concurrency = max(1, physical_cores() // options.intra_op_num_threads) if on_cpu else 1
+        try:
+            self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
+        except _ort_errors() as error:
+            raise CheckpointError(f"onnxruntime cannot load {_origin(model)}: {error}") from None
+        self.providers = self.session.get_providers()
+        self.input_name = self.session.get_inputs()[0].name
+        self.threads = options.intra_op_num_threads
+        self._outputs = (
+            [self.session.get_outputs()[0].name]
+            if self.layout == PUBLISHED_LAYOUT
+            else [LOGITS] + ([VALENCE_AROUSAL] if config.has_va else [])
+        )
+        self._check_io()
+
+    def _check_io(self) -> None:
+        size = self.config.input_size
+        shape = self.session.get_inputs()[0].shape
+        if len(shape) != 4 or [d for d in shape[1:] if isinstance(d, int)] not in ([3, size, size], []):
+            raise CheckpointError(
+                f"ONNX model for {self.config.name} takes {shape}, expected [N, 3, {size}, {size}]"
+            )
+        widths = {o.name: o.shape[-1] for o in self.session.get_outputs()}
+        expected = {EMBEDDING: self.config.embedding_dim}
+        if self.layout == PUBLISHED_LAYOUT:
+            expected[self.session.get_outputs()[0].name] = self.config.num_outputs
+        else:
+            expected.update({LOGITS: self.config.num_classes, VALENCE_AROUSAL: 2})
+        wrong = [f"{name} {widths[name]} (expected {want})" for name, want in expected.items()
+                 if name in widths and isinstance(widths[name], int) and widths[name] != want]  # fmt: skip
+        if wrong:
+            raise CheckpointError(f"ONNX model for {self.config.name}: output widths {', '.join(wrong)}")
+
+    def run(self, batch: np.ndarray, *, with_embedding: bool = False) -> EngineOutput:
+        """Logits, valence-arousal (None without VA) and, when asked, embeddings for a float32 batch."""
+        if len(batch) == 0:
+            return self._empty(with_embedding)
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        names = self._outputs + [EMBEDDING] * with_embedding
+        values = dict(zip(names, self.session.run(names, {self.input_name: batch}), strict=True))
+        if self.layout == PUBLISHED_LAYOUT:
+            out, n = values[self._outputs[0]], self.config.num_classes
+            logits, va = out[:, :n], (out[:, n : n + 2] if self.config.has_va else None)
+        else:
+            logits, va = values[LOGITS], values.get(VALENCE_AROUSAL)
+        return EngineOutput(logits, va, values.get(EMBEDDING))
+
+    def _empty(self, with_embedding: bool) -> EngineOutput:
+        c = self.config
+        return EngineOutput(
+            np.zeros((0, c.num_classes), np.float32),
+            np.zeros((0, 2), np.float32) if c.has_va else None,
+            np.zeros((0, c.embedding_dim), np.float32) if with_embedding else None,
+        )
+
+
+def _origin(model: str | Path | bytes) -> str:
+    return "(bytes)" if isinstance(model, bytes) else str(model)

@@ -1,0 +1,78 @@
+"""Every input of ``faceaffect analyze`` as a stream of frames: an image, a folder of images, a video file,
+a webcam (by index) or a network stream (by URL).
+
+>>> source = open_source("photos/")  # doctest: +SKIP
+>>> source.kind, [frame.source for frame in source]  # doctest: +SKIP
+('images', ['photos/a.jpg', 'photos/b.png'])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from faceaffect.errors import InputError
+from faceaffect.preprocess import IMAGE_SUFFIXES, expand_images, load_image
+from faceaffect.video.decode import DecodedFrame, InputFailure, Sampling, VideoReader
+
+
+class Source(Protocol):
+    """Frames from one input. ``kind`` is ``image``, ``images``, ``video`` or ``camera`` (live: webcam or
+    stream); ``failures`` lists the files skipped so far (folders of images only)."""
+
+    name: str
+    kind: str
+    fps: float | None
+    failures: list[InputFailure]
+
+    def expected_frames(self) -> int | None: ...
+
+    def __iter__(self) -> Iterator[DecodedFrame]: ...
+
+
+class ImageFiles:
+    """Image files as frames (``time`` is NaN); unreadable files are skipped and listed in ``failures``."""
+
+    fps = None
+
+    def __init__(self, paths: list[Path], name: str, kind: str) -> None:
+        self.paths = paths
+        self.name = name
+        self.kind = kind
+        self.failures: list[InputFailure] = []
+
+    def expected_frames(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        for index, path in enumerate(self.paths):
+            try:
+                image = load_image(path)
+            except InputError as error:
+                self.failures.append(InputFailure(str(path), str(error)))
+                continue
+            yield DecodedFrame(index, math.nan, image, source=str(path))
+
+
+def open_source(source: str | Path | int, sampling: Sampling | None = None) -> Source:
+    """The frames of ``source``: a path (image, folder of images, video), a camera index, or a URL.
+
+    ``sampling`` (stride, target fps, frame limit) applies to videos and cameras. A path that exists wins
+    over a camera index of the same name.
+    """
+    text = str(source)
+    path = Path(text)
+    if not isinstance(source, int) and path.exists():
+        if path.is_dir():
+            files = expand_images([path])
+            if not files:
+                raise InputError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
+            return ImageFiles(files, text, "images")
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return ImageFiles([path], text, "image")
+        return VideoReader.open(path, sampling)
+    if isinstance(source, int) or text.isdigit() or "://" in text or text.startswith("video="):
+        return VideoReader.camera(text, sampling)
+    raise InputError(f"no such file or folder: {path}")

@@ -1,0 +1,175 @@
+"""The feature store and extraction: columnar files keyed by video and frame, manifest, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+from synthetic_abaw import MODEL
+
+from faceaffect.downstream.extract import discover_sources, extract_features
+from faceaffect.downstream.features import FeatureStore, VideoEntry, VideoFeatures, model_info
+from faceaffect.errors import FaceaffectError, InputError
+from faceaffect.models import create_model, save_model
+from faceaffect.recognizer import Recognizer
+from faceaffect.registry import get_config
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = get_config("mbf_va_mtl").replace(name="tiny_mbf", input_size=48)
+    return save_model(create_model(config), tmp_path_factory.mktemp("model") / "tiny_mbf")
+
+
+def features(video: str, rows: int, rng: np.random.Generator, tracks: bool = False) -> VideoFeatures:
+    return VideoFeatures(
+        video,
+        rng.permutation(np.arange(1, rows + 1)),
+        rng.integers(0, 2, rows).astype(np.int16),
+        rng.normal(size=(rows, 5)).astype(np.float32),
+        rng.normal(size=(rows, MODEL["embedding_dim"])).astype(np.float32),
+        rng.normal(size=(rows, 8)).astype(np.float32),
+        rng.normal(size=(rows, 2)).astype(np.float32),
+        rng.integers(0, 3, rows).astype(np.int32) if tracks else None,
+    )
+
+
+@pytest.mark.parametrize("storage", ["parquet", "npz"])
+def test_store_round_trip(tmp_path: Path, storage: str) -> None:
+    rng = np.random.default_rng(0)
+    store = FeatureStore.create(tmp_path / "store", MODEL, storage, {"stride": 1})
+    written = features("clip_left", 30, rng, tracks=True)
+    store.write(
+        written, VideoEntry("", "clip.mp4", "video", n_frames=40, rows=0, frames_with_face=0, fps=25.0)
+    )
+    store.write(features("empty", 0, rng), VideoEntry("", "x", "frames", 0, 0, 0))
+    reopened = FeatureStore.open(tmp_path / "store")
+    assert list(reopened) == ["clip_left", "empty"] and reopened.videos["clip_left"].rows == 30
+    assert (tmp_path / "store" / "features" / f"clip_left.{storage}").is_file()
+    read = reopened.read("clip_left")
+    for name in ("frames", "faces", "boxes", "embedding", "logits", "valence_arousal", "tracks"):
+        np.testing.assert_array_equal(getattr(read, name), getattr(written, name))
+    assert read.outputs.shape == (30, 10) and reopened.output_names[-2:] == ("valence", "arousal")
+    main = read.main_face()
+    assert (main.faces == 0).all() and (np.diff(main.frames) > 0).all()
+    assert len(reopened.read("empty")) == 0 and reopened.read("empty").embedding.shape == (0, 24)
+
+
+def test_store_refuses_other_models_and_bad_ids(tmp_path: Path) -> None:
+    FeatureStore.create(tmp_path, MODEL, "parquet", {"stride": 1})
+    with pytest.raises(FaceaffectError, match="use another output folder"):
+        FeatureStore.create(tmp_path, {**MODEL, "name": "other"}, "parquet", {"stride": 1})
+    with pytest.raises(FaceaffectError, match="use another output folder"):
+        FeatureStore.create(tmp_path, MODEL, "parquet", {"stride": 2})
+    store = FeatureStore.open(tmp_path)
+    with pytest.raises(InputError, match="cannot name a file"):
+        store.write(features("../escape", 2, np.random.default_rng(0)), VideoEntry("", "", "frames", 2, 0, 0))
+    with pytest.raises(InputError, match="not in the feature store"):
+        store.read("missing")
+    with pytest.raises(InputError, match="not a feature store"):
+        FeatureStore.open(tmp_path / "nothing")
+    (tmp_path / "manifest.json").write_text("{broken")
+    with pytest.raises(InputError, match="not a valid feature manifest"):
+        FeatureStore.open(tmp_path)
+
+
+def save_image(path: Path, seed: int, size: tuple[int, int] = (40, 36)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(*size, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_sources_follow_the_aff_wild2_layout(tmp_path: Path) -> None:
+    for frame in (1, 2, 5):
+        save_image(tmp_path / "cropped_aligned" / "video7_left" / f"{frame:05d}.jpg", frame)
+    save_image(tmp_path / "photos" / "portrait.png", 9)
+    save_image(tmp_path / "photos" / "group.jpg", 10)
+    sources = {s.video: s for s in discover_sources([tmp_path])}
+    assert sorted(sources) == ["group", "portrait", "video7_left"]
+    assert sources["video7_left"].kind == "frames" and len(sources["video7_left"].files) == 3
+    assert sources["portrait"].kind == "image"
+    save_image(tmp_path / "more" / "portrait.jpg", 11)
+    with pytest.raises(InputError, match="two inputs would get the video id 'portrait'"):
+        discover_sources([tmp_path])
+
+
+def test_extraction_of_frame_folders_matches_the_recognizer(tiny_model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "cropped_aligned" / "vid"
+    files = [save_image(folder / f"{frame:05d}.jpg", frame) for frame in (1, 2, 4, 7)]
+    (folder / "00009.jpg").write_bytes(b"not an image")
+    calls: list[tuple[int, int]] = []
+    report = extract_features(
+        [tmp_path / "cropped_aligned"],
+        tmp_path / "store",
+        model=tiny_model,
+        batch_size=3,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert report.written == ["vid"] and [f[0] for f in report.failures] == [str(folder / "00009.jpg")]
+    assert calls[-1] == (5, 5)
+    store = FeatureStore.open(tmp_path / "store")
+    assert store.model == model_info(get_config("mbf_va_mtl").replace(name="tiny_mbf", input_size=48))
+    assert store.videos["vid"].n_frames == 7 and store.videos["vid"].kind == "frames"
+    stored = store.read("vid")
+    assert (
+        stored.frames.tolist() == [1, 2, 4, 7] and (stored.faces == 0).all() and np.isnan(stored.boxes).all()
+    )
+    expected = Recognizer(tiny_model).run(
+        [np.asarray(Image.open(f).convert("RGB")) for f in files], embeddings=True
+    )
+    np.testing.assert_allclose(stored.logits, expected.logits, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(stored.embedding, expected.embedding, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(stored.valence_arousal, np.clip(expected.valence_arousal, -1, 1), atol=1e-5)
+
+
+def test_extraction_resumes_and_adds_new_videos(tiny_model: Path, tmp_path: Path) -> None:
+    save_image(tmp_path / "in" / "a.png", 1)
+    first = extract_features([tmp_path / "in"], tmp_path / "store", model=tiny_model)
+    written = (tmp_path / "store" / "features" / "a.parquet").stat().st_mtime_ns
+    save_image(tmp_path / "in" / "b.png", 2)
+    second = extract_features([tmp_path / "in"], tmp_path / "store", model=tiny_model)
+    assert first.written == ["a"] and second.written == ["b"] and second.skipped == ["a"]
+    assert (tmp_path / "store" / "features" / "a.parquet").stat().st_mtime_ns == written
+    assert sorted(FeatureStore.open(tmp_path / "store")) == ["a", "b"]
+    with pytest.raises(FaceaffectError, match="use another output folder"):
+        extract_features([tmp_path / "in"], tmp_path / "store", model=tiny_model, stride=2)
+
+
+def write_video(path: Path, frames: int, fps: int = 25) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for index in range(frames):
+            image = np.full((64, 96, 3), 40 + index * 5, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def test_video_without_faces_counts_its_frames(tiny_model: Path, tmp_path: Path) -> None:
+    video = write_video(tmp_path / "blank.mp4", 12)
+    report = extract_features([video], tmp_path / "store", model=tiny_model, stride=3)
+    entry = report.store.videos["blank"]
+    assert entry.kind == "video" and entry.n_frames == 12 and entry.fps == pytest.approx(25.0)
+    assert entry.rows == 0 and len(report.store.read("blank")) == 0
+
+
+def test_undecodable_video_is_a_clear_error(tiny_model: Path, tmp_path: Path) -> None:
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
+    with pytest.raises(InputError, match=r"broken\.mp4"):
+        extract_features([tmp_path / "broken.mp4"], tmp_path / "store", model=tiny_model)
+
+
+@pytest.mark.slow
+def test_faces_of_a_real_video(tiny_model: Path, shared_data: Path, tmp_path: Path) -> None:
+    video = shared_data / "videos" / "pyfeat_tests" / "single_face.mp4"
+    report = extract_features([video], tmp_path / "store", model=tiny_model, stride=6)
+    stored = report.store.read("single_face")
+    assert report.store.videos["single_face"].n_frames == 72
+    assert set(stored.frames.tolist()) <= set(range(1, 73, 6)) and len(np.unique(stored.frames)) >= 10
+    width = stored.boxes[:, 2] - stored.boxes[:, 0]
+    assert (width > 50).all() and (stored.boxes[:, 4] > 0.5).all() and (stored.tracks >= 0).all()

@@ -1,0 +1,70 @@
+"""Synthetic videos with real faces: two aligned face crops from ../shared/data pasted on a plain background,
+moving along known paths, optionally hidden on some frames; written with PyAV in any container and codec."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+ALIGNED = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "faces"
+    / "facenet-pytorch"
+    / "test_images_aligned"
+)
+FACE_SIZE = 96
+WIDTH, HEIGHT = 320, 240
+TOP, BOTTOM = 12, 132  # y of face A (moves right) and face B (moves left)
+
+
+def two_faces() -> tuple[np.ndarray, np.ndarray]:
+    """Two real aligned face crops (paul_rudd, kate_siegel) resized to FACE_SIZE, or a skip."""
+    paths = [ALIGNED / "paul_rudd" / "1.png", ALIGNED / "kate_siegel" / "1.png"]
+    if not all(path.is_file() for path in paths):
+        pytest.skip(f"aligned face crops not found under {ALIGNED}")
+    return tuple(np.asarray(Image.open(p).convert("RGB").resize((FACE_SIZE, FACE_SIZE))) for p in paths)
+
+
+def face_x(face: int, index: int, count: int) -> int:
+    """Left edge of face 0 (moving right) or face 1 (moving left) in frame ``index`` of ``count``."""
+    travel = round((WIDTH - FACE_SIZE - 40) * index / max(count - 1, 1))
+    return 20 + travel if face == 0 else WIDTH - FACE_SIZE - 20 - travel
+
+
+def moving_frames(count: int, hide: dict[int, Sequence[int]] | None = None) -> list[np.ndarray]:
+    """``count`` RGB frames with face 0 moving right along the top and face 1 moving left along the bottom;
+    ``hide`` maps a face to the frames it is left out of."""
+    faces = two_faces()
+    hide = hide or {}
+    frames = []
+    for index in range(count):
+        frame = np.full((HEIGHT, WIDTH, 3), 128, dtype=np.uint8)
+        for face, (image, top) in enumerate(zip(faces, (TOP, BOTTOM), strict=True)):
+            if index not in hide.get(face, ()):
+                x = face_x(face, index, count)
+                frame[top : top + FACE_SIZE, x : x + FACE_SIZE] = image
+        frames.append(frame)
+    return frames
+
+
+def write_video(
+    path: Path, frames: Sequence[np.ndarray], fps: int = 25, codec: str = "libx264", pix_fmt: str = "yuv420p"
+) -> Path:
+    """Encode RGB frames with PyAV (container from the suffix; MP4/MOV with the index first, "faststart")."""
+    options = {"x265-params": "log-level=error"} if codec == "libx265" else {}
+    faststart = {"movflags": "faststart"} if path.suffix in (".mp4", ".mov") else {}
+    with av.open(str(path), mode="w", options=faststart) as container:
+        stream = container.add_stream(codec, rate=Fraction(fps), options=options)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path

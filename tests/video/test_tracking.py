@@ -1,0 +1,180 @@
+"""Tracking: IoU maths, stable ids, gap filling; FrameTracker with the real BlazeFace on moving faces."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from moving_faces import BOTTOM, FACE_SIZE, TOP, face_x, moving_frames
+
+from faceaffect.detect import create_detector
+from faceaffect.detect.base import FaceDetector, missing_packages
+from faceaffect.errors import FaceaffectError
+from faceaffect.types import FaceBox
+from faceaffect.video.decode import DecodedFrame
+from faceaffect.video.tracking import (
+    FrameTracker,
+    IouTracker,
+    TrackedFrame,
+    TrackingOptions,
+    centre_distance,
+    greedy_match,
+    interpolate_box,
+    iou_matrix,
+)
+
+
+@pytest.fixture(scope="module")
+def blazeface() -> FaceDetector:
+    if missing_packages("blazeface"):
+        pytest.skip("BlazeFace is not installed")
+    return create_detector("blazeface")
+
+
+def box(x: float, y: float, size: float = 10.0) -> FaceBox:
+    return FaceBox(x, y, x + size, y + size, score=0.9)
+
+
+def test_iou_matrix_matches_hand_computed_values() -> None:
+    a = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], dtype=float)
+    b = np.array([[5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 10, 10]], dtype=float)
+    np.testing.assert_allclose(iou_matrix(a, b), [[50 / 150, 0, 1], [50 / 150, 0, 1]])
+
+
+def test_greedy_match_takes_best_pairs_once() -> None:
+    similarity = np.array([[0.9, 0.8], [0.85, 0.1], [0.0, 0.05]])
+    assert greedy_match(similarity, 0.3) == [(0, 0)]
+    assert sorted(greedy_match(np.array([[0.9, 0.8], [0.85, 0.4]]), 0.3)) == [(0, 0), (1, 1)]
+
+
+def test_ids_follow_two_faces_whatever_the_detection_order() -> None:
+    tracker = IouTracker(min_iou=0.3, max_gap=2)
+    ids = []
+    for t in range(10):
+        boxes = [box(2.0 * t, 0), box(100 - 2.0 * t, 50)]
+        assigned, gaps = tracker.update(t, boxes if t % 2 else boxes[::-1])
+        ids.append({round(b.y1): tid for tid, b in assigned})
+        assert gaps == []
+    assert sorted(ids[0].values()) == [0, 1] and all(frame_ids == ids[0] for frame_ids in ids)
+
+
+def test_gap_is_interpolated_and_too_long_a_gap_starts_a_new_track() -> None:
+    tracker = IouTracker(min_iou=0.3, max_gap=2)
+    tracker.update(0, [box(0, 0)])
+    tracker.update(1, [box(1, 0)])
+    assigned, gaps = tracker.update(4, [box(4, 0)])  # frames 2 and 3 missed: bridged
+    assert assigned[0][0] == 0 and len(gaps) == 1
+    filled = gaps[0].boxes()
+    assert [p for p, _ in filled] == [2, 3]
+    assert [b.x1 for _, b in filled] == pytest.approx([2.0, 3.0])
+    assert all(b.interpolated and math.isnan(b.score) for _, b in filled)
+    assigned, gaps = tracker.update(8, [box(8, 0)])  # frames 5-7 missed: more than max_gap
+    assert assigned[0][0] == 1 and gaps == []
+
+
+def test_constant_velocity_prediction_keeps_accelerating_faces() -> None:
+    tracker = IouTracker(min_iou=0.3, max_gap=0, max_shift=0.0)  # IoU only
+    for t, x in enumerate([0, 4, 10, 16, 22, 28]):  # from frame 2 on, IoU with the last box alone is 0.25
+        assert tracker.update(t, [box(x, 0)])[0][0][0] == 0
+
+
+def test_centre_distance_catches_what_iou_misses() -> None:
+    a = np.array([[0, 0, 10, 10]], dtype=float)
+    b = np.array([[8, 0, 18, 10], [0, 0, 30, 30], [3, 4, 13, 14]], dtype=float)
+    np.testing.assert_allclose(centre_distance(a, b), [[0.8, np.inf, 0.5]])
+    tracker = IouTracker(min_iou=0.3, max_gap=0)
+    tracker.update(0, [box(0, 0)])
+    assert tracker.update(1, [box(8, 0)])[0][0][0] == 0  # IoU 0.11, but it moved less than its size
+    assert tracker.update(2, [box(40, 0)])[0][0][0] == 1  # too far: a new face
+
+
+def test_interpolate_box_is_linear() -> None:
+    middle = interpolate_box(FaceBox(0, 0, 10, 10), FaceBox(10, 20, 30, 40), 0.5)
+    assert (middle.x1, middle.y1, middle.x2, middle.y2) == (5, 10, 20, 25)
+
+
+def test_tracking_options_are_checked() -> None:
+    for bad in (
+        {"detect_every": 0},
+        {"max_gap": -1},
+        {"min_iou": 0.0},
+        {"min_iou": 1.5},
+        {"min_track_score": 2},
+    ):
+        with pytest.raises(FaceaffectError):
+            TrackingOptions(**bad)
+    assert TrackingOptions(detect_every=4, max_gap=1).gap_limit == 3
+
+
+def run_tracker(
+    detector: FaceDetector, images: list[np.ndarray], options: TrackingOptions
+) -> list[TrackedFrame]:
+    tracker = FrameTracker(detector, options)
+    out = []
+    for index, image in enumerate(images):
+        out.extend(tracker.push(DecodedFrame(index, index / 25, image)))
+        assert len(tracker.pending) <= options.gap_limit + 1  # memory stays bounded
+    return out + tracker.flush()
+
+
+def ids_by_row(frames: list[TrackedFrame]) -> dict[str, set[int]]:
+    rows: dict[str, set[int]] = {"top": set(), "bottom": set()}
+    for item in frames:
+        for track_id, face in item.boxes.items():
+            rows["top" if face.y1 < (TOP + BOTTOM) / 2 else "bottom"].add(track_id)
+    return rows
+
+
+def test_two_real_faces_keep_their_ids(blazeface: FaceDetector) -> None:
+    frames = run_tracker(blazeface, moving_frames(12), TrackingOptions())
+    assert [item.frame.index for item in frames] == list(range(12))
+    assert all(len(item.boxes) == 2 for item in frames)
+    assert ids_by_row(frames) == {"top": {0}, "bottom": {1}} or ids_by_row(frames) == {
+        "top": {1},
+        "bottom": {0},
+    }
+    for item in frames:
+        top = min(item.boxes.values(), key=lambda b: b.y1)
+        assert abs(top.x1 - face_x(0, item.frame.index, 12)) < FACE_SIZE / 4
+
+
+def test_missed_frames_are_interpolated(blazeface: FaceDetector) -> None:
+    frames = run_tracker(blazeface, moving_frames(12, hide={0: [4, 5, 6]}), TrackingOptions(max_gap=3))
+    assert len(set().union(*ids_by_row(frames).values())) == 2
+    top_id = next(iter(ids_by_row(frames)["top"]))
+    filled = {item.frame.index: item.boxes[top_id] for item in frames if item.boxes[top_id].interpolated}
+    assert sorted(filled) == [4, 5, 6]
+    for index, face in filled.items():
+        assert abs(face.x1 - face_x(0, index, 12)) < FACE_SIZE / 4
+
+
+def test_a_gap_longer_than_max_gap_is_not_filled(blazeface: FaceDetector) -> None:
+    frames = run_tracker(blazeface, moving_frames(12, hide={0: [4, 5, 6]}), TrackingOptions(max_gap=2))
+    assert [len(item.boxes) for item in frames] == [2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2]
+    assert len(ids_by_row(frames)["top"]) == 2  # the face came back as a new track
+
+
+def test_detect_every_fills_the_frames_in_between(blazeface: FaceDetector) -> None:
+    frames = run_tracker(blazeface, moving_frames(11), TrackingOptions(detect_every=3, max_gap=0))
+    detected = [i for i, item in enumerate(frames) if not any(b.interpolated for b in item.boxes.values())]
+    assert detected == [0, 3, 6, 9, 10]  # and the last frame, detected at the flush
+    assert all(len(item.boxes) == 2 for item in frames)
+    assert len(ids_by_row(frames)["top"]) == len(ids_by_row(frames)["bottom"]) == 1
+
+
+def test_unrelated_images_are_numbered_per_image(blazeface: FaceDetector) -> None:
+    tracker = FrameTracker(blazeface, TrackingOptions(), track=False)
+    released = [tracker.push(DecodedFrame(i, math.nan, image)) for i, image in enumerate(moving_frames(3))]
+    assert all(len(items) == 1 and sorted(items[0].boxes) == [0, 1] for items in released)
+    scores = [b.score for b in released[0][0].boxes.values()]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_tracks_never_scoring_high_enough_are_left_out(blazeface: FaceDetector) -> None:
+    images = moving_frames(4)
+    assert all(
+        item.boxes == {} for item in run_tracker(blazeface, images, TrackingOptions(min_track_score=0.999))
+    )
+    kept = run_tracker(blazeface, images, TrackingOptions(min_track_score=0.8))
+    assert [sorted(item.boxes) for item in kept] == [[0, 1]] * 4  # reported ids count confirmed tracks only
