@@ -149,8 +149,8 @@ def _embedded(name: str, safetensors_sha256: str, onnx_sha256: str) -> ModelConf
 
 _B0, _B2 = "tf_efficientnet_b0", "tf_efficientnet_b2"
 _MODELS: tuple[ModelConfig, ...] = (
-    _embedded("mbf_ferplus_8", "a47e866f2209dc17f8d1aeb6fe01913a43a1e03aefb5d493d74ec81cd49bdfd2",
-              "156ee0a2d89471399eb38897fd3848c5f9c210e6cf6d2d937997fe984be1e4fe"),
+    _embedded("mbf_ferplus_8", "1087a66e5e4abd02c9c695b591b0e02bfe622f3f99e068fc7b821d76d0efdf22",
+              "251b2926e02e6d98fdd4e65b0c2718f082f20ea8f9172ece07007ca961f36f37"),
     _hsemotion("enet_b0_8_best_afew", _B0, 224, "affectnet8", False, 1280,
                "9540c8beff661f1c2fca16de63b530cce24bb17d", "d87faf71e8756d68c701ffd88b4cde4be460f57d"),
     _hsemotion("enet_b0_8_best_vgaf", _B0, 224, "affectnet8", False, 1280,

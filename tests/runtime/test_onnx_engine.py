@@ -21,7 +21,12 @@ PARITY = 1e-4
 
 
 @pytest.mark.parametrize(
-    "name", ["mbf_va_mtl", "ddamfn_8", pytest.param("enet_b0_8_best_afew", marks=pytest.mark.slow)]
+    "name",
+    [
+        "mbf_va_mtl",
+        pytest.param("ddamfn_8", marks=pytest.mark.slow),
+        pytest.param("enet_b0_8_best_afew", marks=pytest.mark.slow),
+    ],
 )
 @pytest.mark.parametrize("layout", ["faceaffect", "published"])
 def test_matches_torch_on_real_crops(calibrated_model, face_crops, name: str, layout: str) -> None:
