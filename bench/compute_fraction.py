@@ -75,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["enet_b0_8_best_vgaf", "mbf_va_mtl"])
     parser.add_argument("--faces", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=32, help="Recognizer batch_size (its default)")
     parser.add_argument("--seconds", type=float, default=10.0, help="timing budget per measurement")
     args = parser.parse_args()
 
@@ -103,7 +103,8 @@ def measure(name: str, crops: list[np.ndarray], batch_size: int, seconds: float)
         recognizer = Recognizer(tmp, engine="onnx", batch_size=batch_size)
         engine = recognizer.engine
         batch = preprocess(crops, recognizer.config)
-        chunks = [batch[i : i + batch_size] for i in range(0, len(batch), batch_size)]
+        size = min(batch_size, engine.preferred_batch or batch_size)
+        chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
         with ThreadPoolExecutor(engine.concurrency) as pool:
             net = images_per_second(lambda: list(pool.map(engine.run, chunks)), len(batch), seconds)
         faces = images_per_second(lambda: recognizer.predict(crops), len(crops), seconds)

@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=64)
     parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=32, help="Recognizer batch_size (its default)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per batch (ours)")
     args = parser.parse_args()
 
@@ -65,7 +65,8 @@ def main() -> None:
             f"(sha256 equal: {'yes' if same else 'NO'}); {args.faces} real face crops, uint8 RGB in, "
             f"probabilities out; {args.trials} alternating trials; onnxruntime {onnxruntime.__version__}\n"
             f"machine: {machine()}\n"
-            f"ours: Recognizer.predict, batches of <= {args.batch_size}, {engine.concurrency} in flight, "
+            f"ours: Recognizer.predict, batches of {min(args.batch_size, engine.preferred_batch or 10**9)}, "
+            f"{engine.concurrency} in flight, "
             f"{engine.threads} thread(s) each; hsemotion-onnx: predict_multi_emotions (one batch), "
             f"{info['threads']} intra-op threads (0: onnxruntime's default, one per core)"
         )

@@ -80,7 +80,7 @@ def test_unreadable_files_are_reported_not_fatal(va_recognizer: Recognizer, tmp_
 def test_batches_in_flight_on_onnx_runtime_keep_order_and_values(calibrated_model, face_crops) -> None:
     model = calibrated_model("mbf_va_mtl")
     serial = Recognizer(model, engine="torch", batch_size=2).run(face_crops, embeddings=True)
-    parallel = Recognizer(model, engine="onnx", batch_size=2)
+    parallel = Recognizer(model, engine="onnx", batch_size=64)  # in-flight batches: the engine's 4
     parallel.engine.concurrency = 3  # more batches in flight than this machine may have cores
     got = parallel.run(face_crops, embeddings=True)
     np.testing.assert_allclose(got.embedding, serial.embedding, atol=1e-4 * np.abs(serial.embedding).max())

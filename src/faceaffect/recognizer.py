@@ -79,9 +79,11 @@ class Recognizer:
         return self.config.labels
 
     def run(self, crops: Sequence[ImageLike], *, embeddings: bool = False) -> EngineOutput:
-        """Raw outputs for all crops, in batches of at most ``batch_size``, several in flight at once."""
+        """Raw outputs for all crops, in batches of at most ``batch_size`` (and of the engine's preferred
+        size), several in flight at once."""
         workers = max(1, getattr(self.engine, "concurrency", 1))
-        size = min(self.batch_size, max(1, -(-len(crops) // workers)))
+        preferred = getattr(self.engine, "preferred_batch", None) or self.batch_size
+        size = min(self.batch_size, preferred, max(1, -(-len(crops) // workers)))
         chunks = [crops[start : start + size] for start in range(0, len(crops), size)]
 
         def work(chunk: Sequence[ImageLike]) -> EngineOutput:

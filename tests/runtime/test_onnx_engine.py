@@ -12,7 +12,7 @@ from faceaffect.errors import FaceaffectError
 from faceaffect.models.onnx_export import onnx_bytes
 from faceaffect.preprocess import preprocess
 from faceaffect.recognizer import softmax
-from faceaffect.runtime.onnx_engine import OnnxEngine, onnx_providers, physical_cores
+from faceaffect.runtime.onnx_engine import CPU_BATCH, OnnxEngine, onnx_providers, physical_cores
 from faceaffect.runtime.onnx_graph import EMBEDDING, PUBLISHED_LAYOUT, expose_embedding
 from faceaffect.runtime.torch_engine import TorchEngine
 from faceaffect.weights import CheckpointError
@@ -115,5 +115,6 @@ def test_cpu_engine_runs_one_single_threaded_batch_per_core(calibrated_model) ->
     data = onnx_bytes(model)
     default = OnnxEngine(data, model.config)
     assert default.threads == 1 and default.concurrency == physical_cores()
+    assert default.preferred_batch == CPU_BATCH
     wide = OnnxEngine(data, model.config, threads=physical_cores())
     assert wide.threads == physical_cores() and wide.concurrency == 1

@@ -27,11 +27,13 @@ class Engine(Protocol):
     """Runs one model on normalised float32 batches (N, 3, S, S).
 
     ``concurrency`` is how many ``run`` calls may usefully run at once from different threads (the
-    Recognizer keeps that many batches in flight, each preprocessed on its own thread).
+    Recognizer keeps that many batches in flight, each preprocessed on its own thread); ``preferred_batch``
+    is the batch size it runs fastest at per face, or None when larger is always better.
     """
 
     config: ModelConfig
     concurrency: int
+    preferred_batch: int | None
 
     def run(self, batch: np.ndarray, *, with_embedding: bool = False) -> EngineOutput: ...
 

@@ -15,6 +15,7 @@ class TorchEngine:
     oneDNN runs 1.2-1.5x faster (EfficientNet-B0, MobileFaceNet); the model is converted in place."""
 
     concurrency = 1
+    preferred_batch = None
 
     def __init__(self, model: MultiTaskModel, device: str = "cpu") -> None:
         self.device = resolve_device(device)
