@@ -8,10 +8,17 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from faceaffect.cli.common import DeviceOption, OfflineOption, QuietOption, app, stderr, user_errors
+from faceaffect.cli.common import (
+    DeviceOption,
+    OfflineOption,
+    QuietOption,
+    app,
+    progress_display,
+    stderr,
+    user_errors,
+)
 from faceaffect.errors import FaceaffectError, InputError
 
 EPOCH_COLUMNS = ("train_loss", "train_accuracy", "val_accuracy_8", "val_accuracy_7", "val_macro_f1",
@@ -44,8 +51,7 @@ def train(
         settings.output_dir = str(output_dir)
     if device is not None:
         settings.device = device
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=stderr, transient=True, disable=quiet) as bar:
+    with progress_display(disable=quiet) as bar:
         task = bar.add_task("training", total=None)
 
         def report(event: TrainEvent) -> None:
