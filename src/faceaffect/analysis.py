@@ -25,6 +25,7 @@ from faceaffect.recognizer import DEFAULT_MODEL, Recognizer
 from faceaffect.results import AnalysisResult
 from faceaffect.types import FrameResult
 from faceaffect.video.decode import DecodedFrame, Sampling
+from faceaffect.video.prefetch import prefetched
 from faceaffect.video.smoothing import Smoothing
 from faceaffect.video.sources import Source, open_source
 from faceaffect.video.tracking import FrameTracker, TrackedFrame, TrackingOptions
@@ -43,7 +44,8 @@ class Analyzer:
     Args:
         model: registered name, saved model folder, ``MultiTaskModel`` or a ready ``Recognizer``.
         detector: detector name (see ``faceaffect.detect.list_detectors``) or a detector object.
-        device, batch_size, offline: as for ``Recognizer``; faces of several frames share a batch.
+        device, batch_size, offline, engine, threads: as for ``Recognizer``; faces of several frames share
+            a batch.
         min_score, min_face_size: detector thresholds (None keeps the detector's defaults).
         margin: grow each box by this fraction of its size on every side before cropping (0: the box, as
             the published models were trained).
@@ -51,6 +53,8 @@ class Analyzer:
             ``target_fps`` per second; at most ``max_frames``).
         detect_every: run the detector on every N-th analysed frame only; boxes in between follow the tracks.
         max_gap: frames a tracked face may go undetected; its boxes there are interpolated and recognised.
+        small_face_every: on videos, BlazeFace's small-face search (its tiles) runs on every N-th detection,
+            and on every one while a reported face is small (1: every frame; see ``TrackingOptions``).
         track_iou: least IoU between a track's predicted box and a detection to continue the track.
         min_track_score: a track is reported once one of its detections scores this much (videos; 0: all).
         smooth_frames, smooth_seconds: centred moving mean of each track (``analyze`` only; give one).
@@ -65,6 +69,8 @@ class Analyzer:
         device: str = "cpu",
         batch_size: int = 32,
         offline: bool | None = None,
+        engine: str = "auto",
+        threads: int | None = None,
         min_score: float | None = None,
         min_face_size: float | None = None,
         margin: float = 0.0,
@@ -73,6 +79,7 @@ class Analyzer:
         max_frames: int | None = None,
         detect_every: int = 1,
         max_gap: int = 5,
+        small_face_every: int = 10,
         track_iou: float = 0.3,
         min_track_score: float = 0.65,
         smooth_frames: int = 0,
@@ -82,14 +89,16 @@ class Analyzer:
         if margin < 0:
             raise FaceaffectError(f"margin must be >= 0, got {margin}")
         self.sampling = Sampling(stride, target_fps, max_frames)
-        self.tracking = TrackingOptions(detect_every, max_gap, track_iou, min_track_score)
+        self.tracking = TrackingOptions(detect_every, max_gap, track_iou, min_track_score, small_face_every)
         self.smoothing = Smoothing(smooth_frames, smooth_seconds)
         self.margin = margin
         self.embeddings = embeddings
         self.recognizer = (
             model
             if isinstance(model, Recognizer)
-            else Recognizer(model, device=device, batch_size=batch_size, offline=offline)
+            else Recognizer(
+                model, device=device, batch_size=batch_size, offline=offline, engine=engine, threads=threads
+            )
         )
         thresholds = {"min_score": min_score, "min_face_size": min_face_size}
         options = {key: value for key, value in thresholds.items() if value is not None}
@@ -109,9 +118,11 @@ class Analyzer:
     ) -> Iterator[tuple[np.ndarray, FrameResult]]:
         """(RGB frame, result) pairs as they are ready, for live display or drawing."""
         frames = self.open(source)
-        tracked = _tracked(_counted(frames, progress), self._frame_tracker(frames.kind))
         live = frames.kind == "camera"  # live: each frame as soon as it is tracked, not in batches of frames
-        for item, result in self._recognize(tracked, 1 if live else self.recognizer.batch_size):
+        max_frames = 1 if live else self.recognizer.batch_size
+        tracked = _tracked(_counted(frames, progress), self._frame_tracker(frames.kind))
+        # decoding, detection and tracking run ahead on a thread while the recognizer works
+        for item, result in self._recognize(prefetched(tracked, depth=max_frames + 1), max_frames):
             yield item.frame.image, result
 
     def analyze(

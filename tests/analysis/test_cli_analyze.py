@@ -52,6 +52,21 @@ def test_table_on_stdout_and_summary_on_stderr(tiny_model: Path, shared_data: Pa
     assert "summary" in stderr and "frames 1, faces 2, tracks 2" in stderr
 
 
+def test_both_engines_give_the_same_table(tiny_model: Path, shared_data: Path, tmp_path: Path) -> None:
+    image = shared_data / "faces" / "face_recognition" / "two_people.jpg"
+    both = tmp_path / "both"
+    exported = runner.invoke(app, ["export", str(tiny_model), "-o", str(both), "--torch-weights"])
+    assert exported.exit_code == 0, exported.stderr
+    tables = {}
+    for engine in ("torch", "onnx"):
+        code, stdout, stderr = run(image, "-m", both, "--engine", engine, "--threads", "1", "-q")
+        assert code == 0, stderr
+        tables[engine] = pd.read_csv(StringIO(stdout))
+    numbers = tables["torch"].select_dtypes("number").columns
+    assert len(tables["torch"]) == 2 and list(tables["onnx"].columns) == list(tables["torch"].columns)
+    np.testing.assert_allclose(tables["onnx"][numbers], tables["torch"][numbers], atol=1e-4)
+
+
 def test_no_face_gives_an_empty_table(tiny_model: Path, shared_data: Path, tmp_path: Path) -> None:
     code, _, stderr = run(
         shared_data / "faces" / "fer" / "no-faces.jpg", "-m", tiny_model, "-o", tmp_path / "t.csv"

@@ -125,6 +125,22 @@ def test_tiling_finds_a_small_face_in_a_big_image(photo: Photo, detector: Make) 
     assert len(tiled) == 1
     np.testing.assert_allclose(corners(tiled[0]), [1300, 700, 1348, 748], atol=10)
     assert detector("blazeface", tiling=False).detect(image) == []
+    blazeface = detector("blazeface", min_face_size=32)
+    assert blazeface.detect(image, small_faces=False) == []  # what video frames get between searches
+    height, width = image.shape[:2]
+    assert 48 < blazeface.coarse_min_face(width, height) == pytest.approx(16 * max(width, height) / 192)
+
+
+@pytest.mark.parametrize("name", ALIGNED)
+def test_a_face_filling_the_height_of_a_wide_frame_is_found_without_the_short_range_pass(
+    blazeface: FaceDetector, photo: Photo, name: str
+) -> None:
+    face = photo(f"facenet-pytorch/test_images_aligned/{name}/1.png")  # 160 x 160
+    frame = np.full((160, 284, 3), 90, dtype=np.uint8)  # 16:9: the short-range model is skipped
+    frame[:, 62:222] = face
+    (found,) = blazeface.detect(frame)
+    (alone,) = blazeface.detect(face)
+    np.testing.assert_allclose(corners(found), corners(alone) + np.array([62, 0, 62, 0]), atol=0.1 * 160)
 
 
 def test_thresholds_filter_the_faces(photo: Photo, detector: Make) -> None:

@@ -136,3 +136,15 @@ def test_init_weights_from_saved_folder_and_backbone_only_state_dict(tmp_path: P
     assert all(torch.equal(a, b) for a, b in zip(source.parameters(), target.parameters(), strict=True))
     torch.save({**source.backbone.state_dict(), "extra": torch.zeros(1)}, tmp_path / "backbone.pt")
     assert load_init_weights(tiny(), tmp_path / "backbone.pt") == (2, 1)
+
+
+def test_cosine_stage_decays_to_lr_end(data: dict[str, str], tmp_path: Path) -> None:
+    stages = [{"epochs": 1, "lr": 1e-3}, {"epochs": 2, "lr": 1e-3, "lr_end": 1e-5}]
+    result = train(_config(data, tmp_path, stages=stages, max_steps_per_epoch=2))
+    rates = [float(row["lr"]) for row in result.history]
+    assert rates[0] == pytest.approx(1e-3)
+    # last step of epoch 2 sits at progress 1/4 of the cosine, of epoch 3 at 3/4
+    cosine = TrainConfig.from_dict({"stages": stages[1:]}).stages[0]
+    assert rates[1:] == pytest.approx([cosine.lr_at(0.25), cosine.lr_at(0.75)])
+    assert rates[0] > rates[1] > rates[2] > 1e-5
+    assert cosine.lr_at(0.0) == pytest.approx(1e-3) and cosine.lr_at(1.0) == pytest.approx(1e-5)

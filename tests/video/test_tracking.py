@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pytest
 from moving_faces import BOTTOM, FACE_SIZE, TOP, face_x, moving_frames
+from PIL import Image
 
 from faceaffect.detect import create_detector
 from faceaffect.detect.base import FaceDetector, missing_packages
+from faceaffect.detect.blazeface import BlazeFaceDetector
 from faceaffect.errors import FaceaffectError
 from faceaffect.types import FaceBox
 from faceaffect.video.decode import DecodedFrame
@@ -178,3 +180,47 @@ def test_tracks_never_scoring_high_enough_are_left_out(blazeface: FaceDetector) 
     )
     kept = run_tracker(blazeface, images, TrackingOptions(min_track_score=0.8))
     assert [sorted(item.boxes) for item in kept] == [[0, 1]] * 4  # reported ids count confirmed tracks only
+
+
+class SearchLog(BlazeFaceDetector):
+    """The real BlazeFace, noting on which calls it searched for small faces."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.searches: list[bool] = []
+
+    def detect(self, image: np.ndarray, *, small_faces: bool = True) -> list[FaceBox]:
+        self.searches.append(small_faces)
+        return super().detect(image, small_faces=small_faces)
+
+
+def small_face_frames(count: int, appears: int) -> list[np.ndarray]:
+    """1280 x 720 frames with a 48 px face (too small for the whole-image passes) from ``appears`` on."""
+    face = moving_frames(1)[0][TOP : TOP + FACE_SIZE, face_x(0, 0, 1) : face_x(0, 0, 1) + FACE_SIZE]
+    small = np.asarray(Image.fromarray(face).resize((48, 48)))
+    frames = [np.full((720, 1280, 3), 128, dtype=np.uint8) for _ in range(count)]
+    for frame in frames[appears:]:
+        frame[400:448, 900:948] = small
+    return frames
+
+
+def test_small_faces_are_searched_every_nth_frame_and_always_once_tracked() -> None:
+    if missing_packages("blazeface"):
+        pytest.skip("BlazeFace is not installed")
+    detector = SearchLog()
+    assert detector.coarse_min_face(1280, 720) > 48 * 1.25
+    frames = run_tracker(detector, small_face_frames(14, appears=2), TrackingOptions(small_face_every=5))
+    assert detector.searches == [True, False, False, False, False, True] + [True] * 8
+    assert [len(item.boxes) for item in frames] == [0] * 5 + [1] * 9  # found at the search of frame 5
+    detector.searches.clear()
+    frames = run_tracker(detector, small_face_frames(6, appears=2), TrackingOptions(small_face_every=1))
+    assert all(detector.searches) and [len(item.boxes) for item in frames] == [0, 0, 1, 1, 1, 1]
+
+
+def test_big_faces_do_not_keep_the_small_face_search_on() -> None:
+    if missing_packages("blazeface"):
+        pytest.skip("BlazeFace is not installed")
+    detector = SearchLog()
+    frames = run_tracker(detector, moving_frames(12), TrackingOptions(small_face_every=5))
+    assert all(len(item.boxes) == 2 for item in frames)
+    assert detector.searches == [index % 5 == 0 for index in range(12)]

@@ -13,9 +13,11 @@ from rich.table import Table
 
 from faceaffect.cli.common import (
     DeviceOption,
+    EngineOption,
     ModelOption,
     OfflineOption,
     QuietOption,
+    ThreadsOption,
     app,
     progress_bar,
     stderr,
@@ -138,6 +140,14 @@ StrideOption = Annotated[int, typer.Option(min=1, help="Analyse every N-th video
 TargetFpsOption = Annotated[float | None, typer.Option(help="Analyse about this many frames per second.")]
 MaxFramesOption = Annotated[int | None, typer.Option(min=1, help="Stop after this many frames.")]
 DetectEveryOption = Annotated[int, typer.Option(min=1, help="Detect on every N-th frame; track in between.")]
+SmallFaceEveryOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Videos: search for small faces (BlazeFace tiles) on every N-th detection, and on all while a "
+        "tracked face is small (1: always).",
+    ),
+]
 MaxGapOption = Annotated[int, typer.Option(min=0, help="Frames a tracked face may be missed (interpolated).")]
 TrackIouOption = Annotated[float, typer.Option(help="Least IoU with a track's predicted box to continue it.")]
 TrackScoreOption = Annotated[
@@ -172,12 +182,15 @@ def analyze_command(
     max_frames: MaxFramesOption = None,
     detect_every: DetectEveryOption = 1,
     max_gap: MaxGapOption = 5,
+    small_face_every: SmallFaceEveryOption = 10,
     track_iou: TrackIouOption = 0.3,
     min_track_score: TrackScoreOption = 0.65,
     smooth_frames: SmoothFramesOption = 0,
     smooth_seconds: SmoothSecondsOption = 0.0,
     show: ShowOption = None,
     device: DeviceOption = "cpu",
+    engine: EngineOption = "auto",
+    threads: ThreadsOption = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     offline: OfflineOption = False,
     quiet: QuietOption = False,
@@ -187,11 +200,11 @@ def analyze_command(
 
     _check_outputs(output, embeddings, video, plots, summary, source)
     analyzer = Analyzer(model, detector, device=device, batch_size=batch_size, offline=offline or None,
-                        min_score=min_score, min_face_size=min_face_size, margin=margin, stride=stride,
-                        target_fps=target_fps, max_frames=max_frames, detect_every=detect_every,
-                        max_gap=max_gap, track_iou=track_iou, min_track_score=min_track_score,
-                        smooth_frames=smooth_frames, smooth_seconds=smooth_seconds,
-                        embeddings=embeddings is not None)  # fmt: skip
+                        engine=engine, threads=threads, min_score=min_score, min_face_size=min_face_size,
+                        margin=margin, stride=stride, target_fps=target_fps, max_frames=max_frames,
+                        detect_every=detect_every, max_gap=max_gap, small_face_every=small_face_every,
+                        track_iou=track_iou, min_track_score=min_track_score, smooth_frames=smooth_frames,
+                        smooth_seconds=smooth_seconds, embeddings=embeddings is not None)  # fmt: skip
     frames = analyzer.open(source)
     live = frames.kind == "camera"
     sink = LiveSink(analyzer, frames.name, output is None, show) if live else None

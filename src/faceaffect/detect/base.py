@@ -32,6 +32,18 @@ class FaceDetector(Protocol):
     def detect(self, image: np.ndarray) -> list[FaceBox]: ...
 
 
+@runtime_checkable
+class MultiScaleDetector(FaceDetector, Protocol):
+    """A detector whose search for small faces (a pyramid of tiles) can be left out of a call: video
+    tracking runs it only every few frames, and on every frame while a tracked face is that small."""
+
+    def detect(self, image: np.ndarray, *, small_faces: bool = True) -> list[FaceBox]: ...
+
+    def coarse_min_face(self, width: int, height: int) -> float:
+        """Smallest face (pixels) found in a ``width`` x ``height`` image without the small-face search."""
+        ...
+
+
 @dataclass(frozen=True)
 class DetectorSpec:
     """How to build one named detector: ``module:attribute`` of its class and the packages it needs."""

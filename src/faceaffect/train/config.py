@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,19 @@ from faceaffect.train.transforms import Augment
 
 @dataclass
 class StageConfig:
+    """``epochs`` at ``lr``; with ``lr_end`` the rate follows a cosine from ``lr`` down to ``lr_end`` over the
+    stage's steps (a warm restart when a later stage starts higher than the previous one ended)."""
+
     epochs: int
     lr: float
     freeze_backbone: bool = False
+    lr_end: float | None = None
+
+    def lr_at(self, progress: float) -> float:
+        """The learning rate after ``progress`` (0..1) of this stage."""
+        if self.lr_end is None:
+            return self.lr
+        return self.lr_end + 0.5 * (self.lr - self.lr_end) * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass

@@ -194,7 +194,11 @@ class _Trainer:
         sums = {"loss": 0.0, "expression": 0.0, "va": 0.0, "correct": 0.0, "n": 0.0}
         start = time.perf_counter()
         steps = min(len(loader), self.config.max_steps_per_epoch or len(loader))
+        epoch_in_stage, lr = epoch - self.schedule.index(stage_index), stage.lr
         for step, (images, targets) in enumerate(itertools.islice(loader, steps), 1):
+            lr = stage.lr_at((epoch_in_stage * steps + step - 1) / (stage.epochs * steps))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             images = images.to(self.device, non_blocking=True)
             targets = {k: v.to(self.device, non_blocking=True) for k, v in targets.items()}
             inputs = self._embed(images) if stage.freeze_backbone else images  # SAM's 2nd pass reuses it
@@ -219,6 +223,7 @@ class _Trainer:
         seconds = time.perf_counter() - start
         n = max(sums["n"], 1.0)
         return {
+            "lr": lr,
             "train_loss": sums["loss"] / n,
             "train_expression_loss": sums["expression"] / n,
             "train_va_loss": sums["va"] / n,
@@ -246,7 +251,7 @@ class _Trainer:
                 model, optimizer = self._optimizer(config.stages[stage_index])
                 if state is not None and state["stage"] == stage_index and epoch == done:
                     optimizer.load_state_dict(state["optimizer"])
-            row = {"epoch": epoch + 1, "stage": stage_index + 1, "lr": config.stages[stage_index].lr}
+            row = {"epoch": epoch + 1, "stage": stage_index + 1}
             row.update(self.train_epoch(epoch, stage_index, model, optimizer))
             if self.rank == 0:
                 row.update(self._validate())

@@ -21,10 +21,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from faceaffect.detect.base import FaceDetector
+from faceaffect.detect.base import FaceDetector, MultiScaleDetector
 from faceaffect.errors import FaceaffectError
 from faceaffect.types import FaceBox
 from faceaffect.video.decode import DecodedFrame
+
+SMALL_TRACK_MARGIN = 1.25  # tracks this close to the coarse passes' smallest face keep the search on
 
 
 def corners(box: FaceBox) -> np.ndarray:
@@ -175,16 +177,22 @@ class TrackingOptions:
     A track is reported once one of its detections scores ``min_track_score`` or more: BlazeFace's false
     detections flicker at 0.5-0.6 (its threshold is 0.5) while tracks of real faces reach 0.7 and more, on
     the sample videos of ../shared/data. 0 reports every track.
+    A multi-scale detector (BlazeFace) searches for faces too small for its whole-image passes on every
+    ``small_face_every``-th detection, and on every detection while a reported track is that small: a new
+    small face is found within that many detections, a big one at once (1: search on every frame).
     """
 
     detect_every: int = 1
     max_gap: int = 5
     min_iou: float = 0.3
     min_track_score: float = 0.65
+    small_face_every: int = 10
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:
             raise FaceaffectError(f"detect every must be at least 1 frame, got {self.detect_every}")
+        if self.small_face_every < 1:
+            raise FaceaffectError(f"small-face search every must be at least 1, got {self.small_face_every}")
         if not 0.0 <= self.min_track_score <= 1.0:
             raise FaceaffectError(f"min track score must lie in [0, 1], got {self.min_track_score}")
         IouTracker(self.min_iou, self.max_gap)  # checks the other two
@@ -222,6 +230,8 @@ class FrameTracker:
         self.tracker = IouTracker(options.min_iou, options.gap_limit) if track else None
         self.horizon = options.gap_limit + 1 if track else 0
         self.min_track_score = options.min_track_score
+        self.small_face_every = options.small_face_every
+        self.detections = 0
         self.confirmed: dict[int, int] = {}  # tracker id -> reported id
         self.pending: deque[TrackedFrame] = deque()
         self.position = -1
@@ -244,7 +254,7 @@ class FrameTracker:
 
     def _detect(self, position: int) -> None:
         item = self._at(position)
-        boxes = self.detector.detect(item.frame.image)
+        boxes = self._find_faces(item.frame.image)
         if self.tracker is None:
             item.boxes.update(enumerate(boxes))
             return
@@ -256,6 +266,21 @@ class FrameTracker:
         for gap in gaps:
             for between, box in gap.boxes():
                 self._at(between).boxes[gap.track_id] = box
+
+    def _find_faces(self, image: np.ndarray) -> list[FaceBox]:
+        """The detector's boxes; a multi-scale detector on a video searches for small faces only every
+        ``small_face_every``-th time, and every time while a reported track is near that small."""
+        if self.tracker is None or not isinstance(self.detector, MultiScaleDetector):
+            return self.detector.detect(image)
+        self.detections += 1
+        limit = SMALL_TRACK_MARGIN * self.detector.coarse_min_face(image.shape[1], image.shape[0])
+        small_tracked = any(
+            min(track.box.width, track.box.height) < limit
+            for track in self.tracker.tracks
+            if track.track_id in self.confirmed
+        )
+        search = small_tracked or (self.detections - 1) % self.small_face_every == 0
+        return self.detector.detect(image, small_faces=search)
 
     def _at(self, position: int) -> TrackedFrame:
         return self.pending[position - self.position + len(self.pending) - 1]
