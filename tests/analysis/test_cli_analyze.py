@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -161,3 +163,13 @@ def test_every_shared_video_and_image(tiny_model: Path, shared_data: Path, tmp_p
         table = pd.read_csv(table_path)
         assert table.empty == ("no_face" in path.name), path
     assert set(pd.read_csv(table_path).source) <= {str(p) for p in images}
+
+
+def test_quiet_means_nothing_on_the_terminal(tiny_model: Path, shared_data: Path, tmp_path: Path) -> None:
+    """In a real process, so that native libraries' logs on file descriptor 2 (LiteRT's) would show."""
+    script = "from faceaffect.cli import app; app()"
+    image = shared_data / "faces" / "face_recognition" / "two_people.jpg"
+    args = ["analyze", str(image), "-m", str(tiny_model), "-o", str(tmp_path / "t.csv"), "-q"]
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr
+    assert len(pd.read_csv(tmp_path / "t.csv")) == 2

@@ -153,7 +153,9 @@ def test_features_command_on_face_crops(tmp_path: Path) -> None:
         str(model),
         "-q",
     ]
-    result = runner.invoke(app, [*args, "--storage", "npz"])
+    no_onnx = runner.invoke(app, [*args, "--engine", "onnx"])
+    assert no_onnx.exit_code == 1 and "has no ONNX file" in no_onnx.output
+    result = runner.invoke(app, [*args, "--storage", "npz", "--engine", "torch", "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert "1 video(s) written (3 faces)" in result.output
     manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())

@@ -9,9 +9,11 @@ import typer
 
 from faceaffect.cli.common import (
     DeviceOption,
+    EngineOption,
     ModelOption,
     OfflineOption,
     QuietOption,
+    ThreadsOption,
     app,
     progress_bar,
     stderr,
@@ -40,6 +42,8 @@ def features(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     device: DeviceOption = "cpu",
+    engine: EngineOption = "auto",
+    threads: ThreadsOption = None,
     offline: OfflineOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -66,6 +70,8 @@ def features(
             storage=storage,
             batch_size=batch_size,
             device=device,
+            engine=engine,
+            threads=threads,
             offline=offline or None,
             audio=encoder,
             progress=progress,

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +79,24 @@ def model_file(filename: str) -> Path:
     )
 
 
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 goes to /dev/null inside the block: LiteRT's C++ logging has no Python switch.
+    Python errors raised inside still reach the caller as exceptions."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr descriptor (some embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class _TfliteBlazeFace:
     """One BlazeFace model in a LiteRT interpreter: uint8 patches -> decoded detections, in batches."""
 
@@ -86,7 +106,10 @@ class _TfliteBlazeFace:
         except ImportError:
             raise FaceaffectError("BlazeFace needs ai-edge-litert; run: pip install ai-edge-litert") from None
         self.size = model.input_size
-        self.interpreter = Interpreter(model_path=str(model_file(model.filename)), num_threads=num_threads)
+        path = str(model_file(model.filename))
+        with _native_stderr_silenced():  # LiteRT logs "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+            self.interpreter.allocate_tensors()  # where the delegate is made, and its INFO line printed
         self.input_index = self.interpreter.get_input_details()[0]["index"]
         outputs = {int(d["shape"][-1]): d["index"] for d in self.interpreter.get_output_details()}
         self.boxes_index, self.scores_index = outputs[16], outputs[1]

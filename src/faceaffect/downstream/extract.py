@@ -117,6 +117,8 @@ def extract_features(
     storage: str = "parquet",
     batch_size: int = 32,
     device: str = "cpu",
+    engine: str = "auto",
+    threads: int | None = None,
     offline: bool | None = None,
     audio: AudioEncoder | None = None,
     progress: Progress | None = None,
@@ -124,14 +126,17 @@ def extract_features(
     """Embeddings and logits of every face of every video in ``inputs``, written to the store ``out``.
 
     ``stride`` keeps every stride-th frame of decoded videos (frames 1, 1 + stride, ...). ``audio``, when
-    given, also stores the encoder's states of each video file's sound track.
+    given, also stores the encoder's states of each video file's sound track. ``engine`` and ``threads`` are
+    the :class:`~faceaffect.recognizer.Recognizer`'s.
     """
     if stride < 1:
         raise InputError(f"stride must be at least 1, got {stride}")
     sources = discover_sources(inputs)
     if not sources:
         raise InputError("no videos, frame folders or images found in " + ", ".join(map(str, inputs)))
-    recognizer = Recognizer(model, device=device, batch_size=batch_size, offline=offline)
+    recognizer = Recognizer(
+        model, device=device, batch_size=batch_size, offline=offline, engine=engine, threads=threads
+    )
     needs_detector = detect_images or any(s.kind == "video" for s in sources)
     settings = {
         "detector": detector if needs_detector else None,
