@@ -149,8 +149,8 @@ def _embedded(name: str, safetensors_sha256: str, onnx_sha256: str) -> ModelConf
 
 _B0, _B2 = "tf_efficientnet_b0", "tf_efficientnet_b2"
 _MODELS: tuple[ModelConfig, ...] = (
-    _embedded("mbf_ferplus_8", "1087a66e5e4abd02c9c695b591b0e02bfe622f3f99e068fc7b821d76d0efdf22",
-              "251b2926e02e6d98fdd4e65b0c2718f082f20ea8f9172ece07007ca961f36f37"),
+    _embedded("mbf_ferplus_8", "a8efde4c46c42c7ebfe82b2f2cc14ef32cde8a80a463a71a50d2a78beb3dc066",
+              "cc1429e5f0480e9304b73aac253c769ef9a10d18209965e3455f0e680f9a1ba4"),
     _hsemotion("enet_b0_8_best_afew", _B0, 224, "affectnet8", False, 1280,
                "9540c8beff661f1c2fca16de63b530cce24bb17d", "d87faf71e8756d68c701ffd88b4cde4be460f57d"),
     _hsemotion("enet_b0_8_best_vgaf", _B0, 224, "affectnet8", False, 1280,
