@@ -109,14 +109,15 @@ def main() -> None:
 def profile(analyzer, video: Path, pipeline_seconds: float) -> str:
     """Where our time goes: each stage alone on the same frames, against the whole pipeline's best run."""
     from faceaffect.preprocess import crop_box, preprocess
+    from faceaffect.video.tracking import FrameTracker
 
     start = time.perf_counter()
-    frames = [frame.image for frame in analyzer.open(video)]
+    frames = list(analyzer.open(video))
     decode = time.perf_counter() - start
-    tracker = analyzer._frame_tracker("video")
+    tracker = FrameTracker(analyzer.detector, analyzer.tracking)
     start = time.perf_counter()
-    tracked = [*(item for frame in analyzer.open(video) for item in tracker.push(frame)), *tracker.flush()]
-    detect = time.perf_counter() - start - decode
+    tracked = [*(item for frame in frames for item in tracker.push(frame)), *tracker.flush()]
+    detect = time.perf_counter() - start
     crops = [crop_box(item.frame.image, box) for item in tracked for box in item.boxes.values()]
     recognizer = analyzer.recognizer
     start = time.perf_counter()

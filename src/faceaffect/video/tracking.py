@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -231,6 +231,7 @@ class FrameTracker:
         self.horizon = options.gap_limit + 1 if track else 0
         self.min_track_score = options.min_track_score
         self.small_face_every = options.small_face_every
+        self.multi_scale = track and isinstance(detector, MultiScaleDetector)  # once: a slow Protocol check
         self.detections = 0
         self.confirmed: dict[int, int] = {}  # tracker id -> reported id
         self.pending: deque[TrackedFrame] = deque()
@@ -270,17 +271,18 @@ class FrameTracker:
     def _find_faces(self, image: np.ndarray) -> list[FaceBox]:
         """The detector's boxes; a multi-scale detector on a video searches for small faces only every
         ``small_face_every``-th time, and every time while a reported track is near that small."""
-        if self.tracker is None or not isinstance(self.detector, MultiScaleDetector):
+        if not self.multi_scale or self.tracker is None:
             return self.detector.detect(image)
+        detector = cast(MultiScaleDetector, self.detector)
         self.detections += 1
-        limit = SMALL_TRACK_MARGIN * self.detector.coarse_min_face(image.shape[1], image.shape[0])
+        limit = SMALL_TRACK_MARGIN * detector.coarse_min_face(image.shape[1], image.shape[0])
         small_tracked = any(
             min(track.box.width, track.box.height) < limit
             for track in self.tracker.tracks
             if track.track_id in self.confirmed
         )
         search = small_tracked or (self.detections - 1) % self.small_face_every == 0
-        return self.detector.detect(image, small_faces=search)
+        return detector.detect(image, small_faces=search)
 
     def _at(self, position: int) -> TrackedFrame:
         return self.pending[position - self.position + len(self.pending) - 1]
