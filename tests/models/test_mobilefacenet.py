@@ -10,6 +10,7 @@ from torch import nn
 
 from faceaffect.models import create_model
 from faceaffect.models.mobilefacenet import MobileFaceNet, checkpoint_filter_fn, gdc_kernel_size
+from faceaffect.registry import get_config
 
 # Keys and shapes of insightface arcface_torch ``get_mbf(fp16, 512)`` (scale 2, blocks (1, 4, 6, 2)): the
 # module tree HSEmotion pickled in mbf_va_mtl.pt. 333 tensors in all.
@@ -85,6 +86,18 @@ def test_other_input_sizes(size: int, kernel: int) -> None:
     with torch.inference_mode():
         assert net(torch.randn(2, 3, size, size)).shape == (2, 128)
     assert net.num_features == 128
+
+
+def test_flip_average_is_the_mean_of_both_views_in_eval_mode_only() -> None:
+    config = get_config("mbf_va_mtl").replace(input_size=48, extra={"flip_average": True})
+    plain = create_model(config.replace(extra={}))
+    averaged = create_model(config)
+    averaged.load_state_dict(plain.state_dict())
+    images = torch.randn(3, 3, 48, 48)
+    with torch.inference_mode():
+        torch.testing.assert_close(averaged(images), (plain(images) + plain(images.flip(-1))) / 2)
+        torch.testing.assert_close(averaged(images.flip(-1)), averaged(images))
+        torch.testing.assert_close(averaged.train()(images), plain.train()(images))  # training sees one view
 
 
 def test_input_size_mismatch_is_refused() -> None:

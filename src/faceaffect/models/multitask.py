@@ -38,10 +38,19 @@ class MultiTaskModel(nn.Module):
         self.config = config
         self.backbone = backbone
         self.head = nn.Linear(config.embedding_dim, config.num_outputs)
+        self.flip_average = bool(config.extra.get("flip_average"))
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
-        """Embedding of normalised images (B, 3, S, S) -> (B, embedding_dim)."""
-        return self.backbone(images)
+        """Embedding of normalised images (B, 3, S, S) -> (B, embedding_dim).
+
+        A model whose config sets ``extra["flip_average"]`` embeds each face and its mirror image and returns
+        the mean when in eval mode (test-time augmentation that its ONNX export carries too); as the head is
+        linear, its logits are the mean of both views' logits.
+        """
+        if not (self.flip_average and not self.training):
+            return self.backbone(images)
+        both = self.backbone(torch.cat([images, images.flip(-1)]))
+        return both.reshape(2, -1, both.shape[-1]).mean(0)
 
     def forward_head(self, embedding: torch.Tensor) -> HeadOutput:
         """Expression logits (B, C) and valence-arousal (B, 2) or None; VA is the raw linear output."""
