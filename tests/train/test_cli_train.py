@@ -75,3 +75,27 @@ def test_unknown_training_option_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(tmp_path / "bad.yaml")])
     assert result.exit_code == 1
     assert "unknown training option(s): epochz" in result.output
+
+
+def test_torchrun_trains_with_ddp_on_two_processes(data: dict[str, str], tmp_path: Path) -> None:
+    """Two CPU processes (gloo) under torchrun: each takes half of every epoch (the optimizer counts half the
+    steps of one process), only rank 0 reports and writes."""
+    import subprocess
+    import sys
+
+    from faceaffect.models import load_model
+    from faceaffect.train.checkpoint import load_checkpoint
+
+    config = {"model": MODEL, "data": data, "stages": [{"epochs": 2, "lr": 1e-3}], "batch_size": 4,
+              "sam": False, "num_workers": 0, "device": "cpu", "tensorboard": False}  # fmt: skip
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    command = [*launch, "-m", "faceaffect", "train", "config.yaml", "--output-dir", "run"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    output = done.stdout + done.stderr
+    assert output.count("best epoch") == 1 and output.count("epoch 2 (stage 1)") == 1
+    assert len((tmp_path / "run" / "metrics.csv").read_text().splitlines()) == 1 + 2
+    steps = load_checkpoint(tmp_path / "run" / "last.pt")["optimizer"]["state"][0]["step"]
+    assert int(steps) == 2 * 64 // (4 * 2)  # 2 epochs of 64 images, batches of 4 on each of 2 processes
+    assert load_model(tmp_path / "run" / "best").config.input_size == 32

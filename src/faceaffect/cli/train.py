@@ -40,7 +40,7 @@ def train(
     quiet: QuietOption = False,
 ) -> None:
     """Train a multi-task model with the HSEmotion recipe (two stages, SAM + Adam, CE + CCC)."""
-    from faceaffect.train import TrainConfig, TrainEvent
+    from faceaffect.train import TrainConfig, TrainEvent, is_main_process
     from faceaffect.train import train as run_training
 
     if not config.is_file():
@@ -51,7 +51,8 @@ def train(
         settings.output_dir = str(output_dir)
     if device is not None:
         settings.device = device
-    with progress_display(disable=quiet) as bar:
+    main = is_main_process()  # under torchrun, only rank 0 reports
+    with progress_display(disable=quiet or not main) as bar:
         task = bar.add_task("training", total=None)
 
         def report(event: TrainEvent) -> None:
@@ -62,8 +63,9 @@ def train(
                 bar.console.print(event.message if event.kind == "note" else _epoch_line(event.metrics))
 
         result = run_training(settings, report)
-    stderr.print(f"best epoch {result.best_epoch} (validation accuracy {result.best_accuracy:.4f}); "
-                 f"model saved in {result.best_model_dir}")  # fmt: skip
+    if main:
+        stderr.print(f"best epoch {result.best_epoch} (validation accuracy {result.best_accuracy:.4f}); "
+                     f"model saved in {result.best_model_dir}")  # fmt: skip
 
 
 def _print_report(report: dict[str, Any], labels: tuple[str, ...]) -> None:

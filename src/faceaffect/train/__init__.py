@@ -5,7 +5,7 @@ from __future__ import annotations
 from faceaffect.train.config import DataConfig, StageConfig, TrainConfig
 from faceaffect.train.datasets import DatasetError, FaceDataset, Sample, read_samples
 from faceaffect.train.evaluate import evaluate
-from faceaffect.train.recipe import TrainEvent, TrainResult, train
+from faceaffect.train.recipe import TrainEvent, TrainResult, is_main_process, train
 from faceaffect.train.sam import SAM
 from faceaffect.train.transforms import Augment, ImageTransform
 
@@ -22,6 +22,7 @@ __all__ = [
     "TrainEvent",
     "TrainResult",
     "evaluate",
+    "is_main_process",
     "read_samples",
     "train",
 ]

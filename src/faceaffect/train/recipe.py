@@ -68,6 +68,12 @@ class TrainResult:
 ProgressFn = Callable[[TrainEvent], None]
 
 
+def is_main_process() -> bool:
+    """False in the other processes of a ``torchrun`` launch (RANK > 0): they train, but neither write nor
+    report."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _distributed() -> tuple[int, int, int]:
     """(rank, world size, local rank); joins the process group under torchrun when WORLD_SIZE > 1."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -109,8 +115,8 @@ class _Trainer:
 
     def __init__(self, config: TrainConfig, progress: ProgressFn | None) -> None:
         self.config = config
-        self.notify = progress or (lambda event: None)
         self.rank, self.world, local_rank = _distributed()
+        self.notify = progress if progress is not None and self.rank == 0 else (lambda event: None)
         device = resolve_device(config.device)
         self.device = device
         if device.startswith("cuda") and self.world > 1:
@@ -278,6 +284,8 @@ class _Trainer:
             self.notify(TrainEvent("epoch", epoch + 1, len(self.schedule), stage_index + 1, metrics=row))
         if writer is not None:
             writer.close()
+        if self.world > 1:
+            dist.destroy_process_group()
         best_dir = self.out / "best"
         return TrainResult(
             self.out,

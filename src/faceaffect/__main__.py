@@ -1,0 +1,5 @@
+"""``python -m faceaffect`` runs the command line, e.g. for ``torchrun -m faceaffect train CONFIG``."""
+
+from faceaffect.cli import app
+
+app(prog_name="faceaffect")
