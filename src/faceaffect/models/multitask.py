@@ -47,7 +47,7 @@ class MultiTaskModel(nn.Module):
         the mean when in eval mode (test-time augmentation that its ONNX export carries too); as the head is
         linear, its logits are the mean of both views' logits.
         """
-        if not (self.flip_average and not self.training):
+        if self.training or not self.flip_average:
             return self.backbone(images)
         both = self.backbone(torch.cat([images, images.flip(-1)]))
         return both.reshape(2, -1, both.shape[-1]).mean(0)

@@ -115,6 +115,7 @@ class _Trainer:
 
     def __init__(self, config: TrainConfig, progress: ProgressFn | None) -> None:
         self.config = config
+        self.owns_process_group = not (dist.is_available() and dist.is_initialized())
         self.rank, self.world, local_rank = _distributed()
         self.notify = progress if progress is not None and self.rank == 0 else (lambda event: None)
         device = resolve_device(config.device)
@@ -284,8 +285,8 @@ class _Trainer:
             self.notify(TrainEvent("epoch", epoch + 1, len(self.schedule), stage_index + 1, metrics=row))
         if writer is not None:
             writer.close()
-        if self.world > 1:
-            dist.destroy_process_group()
+        if self.world > 1 and self.owns_process_group:
+            dist.destroy_process_group()  # the one _distributed() joined; a caller's own group stays
         best_dir = self.out / "best"
         return TrainResult(
             self.out,
