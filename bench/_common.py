@@ -152,8 +152,12 @@ def comparison(label: str, unit: str, items: int, ours: list[float], theirs: lis
     return "\n".join(f"{a:<{width}}  best {b:8.2f} {u:<8}  median {c:8.2f} {u}" for a, b, c, u in rows)
 
 
+LOAD_AT_START = os.getloadavg()  # before the bench's own work, which would count as load once it has run
+
+
 def machine() -> str:
-    """CPU model, cores and the load average: figures taken under load are not comparable to quiet ones."""
+    """CPU model, cores and the load average when the bench started: figures taken under load are not
+    comparable to quiet ones."""
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -162,8 +166,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    line = f"{model}, {os.cpu_count()} logical CPUs, load average {load} (1, 5, 15 min)"
-    if os.getloadavg()[0] > (os.cpu_count() or 1):
+    load = ", ".join(f"{x:.1f}" for x in LOAD_AT_START)
+    line = f"{model}, {os.cpu_count()} logical CPUs, load average at start {load} (1, 5, 15 min)"
+    if LOAD_AT_START[0] > (os.cpu_count() or 1):
         line += "; LOADED: not comparable with a quiet machine (multi-threaded torch suffers most)"
     return line
