@@ -118,34 +118,23 @@ def profile(analyzer, video: Path, pipeline_seconds: float, pipeline_cpu: float)
     from faceaffect.preprocess import crop_box, preprocess
     from faceaffect.video.tracking import FrameTracker
 
-    frames: list = []
-    tracked: list = []
-    crops: list = []
-    recognizer = analyzer.recognizer
+    recognizer, size = analyzer.recognizer, analyzer.recognizer.batch_size
     tracker = FrameTracker(analyzer.detector, analyzer.tracking)
-
-    def decode() -> None:
-        frames.extend(analyzer.open(video))
-
-    def detect() -> None:
-        tracked.extend([*(item for frame in frames for item in tracker.push(frame)), *tracker.flush()])
-        crops.extend(crop_box(item.frame.image, box) for item in tracked for box in item.boxes.values())
-
-    def prepare() -> None:
-        for first in range(0, len(crops), recognizer.batch_size):
-            preprocess(crops[first : first + recognizer.batch_size], recognizer.config)
-
-    stages = {name: timed(step) for name, step in
-              [("decode", decode), ("detect+track", detect), ("prepare", prepare),
-               ("recognise", lambda: recognizer.predict(crops))]}  # fmt: skip
-    prepare_wall, _ = stages.pop("prepare")
-    n, cores = len(frames), len(os.sched_getaffinity(0))
-    wall = sum(seconds for seconds, _ in stages.values())
-    stages["glue"] = (pipeline_seconds - wall, 0.0)
-    parts = ", ".join(f"{name} {1000 * s / n:.1f} ms ({s / pipeline_seconds:.0%})"
-                      for name, (s, _) in stages.items())  # fmt: skip
-    cpu = {name: c for name, (_, c) in stages.items() if name != "glue"}
-    work = sum(cpu.values())
+    frames, *decode = timed(lambda: list(analyzer.open(video)))
+    tracked, *detect = timed(
+        lambda: [*(item for frame in frames for item in tracker.push(frame)), *tracker.flush()]
+    )
+    crops = [crop_box(item.frame.image, box) for item in tracked for box in item.boxes.values()]
+    _, prepare_wall, _ = timed(
+        lambda: [preprocess(crops[i : i + size], recognizer.config) for i in range(0, len(crops), size)]
+    )
+    _, *recognise = timed(lambda: recognizer.predict(crops))
+    stages = {"decode": decode, "detect+track": detect, "recognise": recognise}  # name -> [wall, CPU]
+    wall = {name: seconds for name, (seconds, _) in stages.items()}
+    wall["glue"] = pipeline_seconds - sum(wall.values())
+    cpu = {name: seconds for name, (_, seconds) in stages.items()}
+    n, cores, work = len(frames), len(os.sched_getaffinity(0)), sum(cpu.values())
+    parts = ", ".join(f"{k} {1000 * s / n:.1f} ms ({s / pipeline_seconds:.0%})" for k, s in wall.items())
     return (
         f"profile of ours per frame (stages timed one after another on the same {n} frames, {len(crops)} "
         f"faces; best pipeline run {1000 * pipeline_seconds / n:.1f} ms/frame; the pipeline overlaps "
@@ -159,11 +148,11 @@ def profile(analyzer, video: Path, pipeline_seconds: float, pipeline_cpu: float)
     )
 
 
-def timed(step) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds of all threads) of ``step()``."""
+def timed(step):
+    """(what ``step()`` returns, its wall seconds, its process CPU seconds over all threads)."""
     wall, cpu = time.perf_counter(), time.process_time()
-    step()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    value = step()
+    return value, time.perf_counter() - wall, time.process_time() - cpu
 
 
 if __name__ == "__main__":

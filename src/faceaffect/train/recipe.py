@@ -71,7 +71,11 @@ ProgressFn = Callable[[TrainEvent], None]
 def is_main_process() -> bool:
     """False in the other processes of a ``torchrun`` launch (RANK > 0): they train, but neither write nor
     report."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return _rank() == 0
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -79,7 +83,7 @@ def _distributed() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+    return _rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def _datasets(config: TrainConfig, model_config: ModelConfig) -> tuple[FaceDataset, FaceDataset | None]:
