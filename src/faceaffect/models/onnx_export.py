@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import warnings
 
+import onnx
 import torch
 from torch import nn
 
@@ -23,6 +24,7 @@ from faceaffect.runtime.onnx_graph import (
     LOGITS,
     PUBLISHED_LAYOUT,
     VALENCE_AROUSAL,
+    optimize_for_runtime,
 )
 
 INPUT = "input"
@@ -53,7 +55,8 @@ def output_names(model: MultiTaskModel, layout: str = FACEAFFECT_LAYOUT) -> list
 def onnx_bytes(
     model: MultiTaskModel, *, layout: str = FACEAFFECT_LAYOUT, opset: int = DEFAULT_OPSET
 ) -> bytes:
-    """The serialised ONNX graph of ``model``, traced on CPU in float32 (then moved back to its device)."""
+    """The serialised ONNX graph of ``model``, traced on CPU in float32 (then moved back to its device), in
+    the form ONNX Runtime runs fastest (``optimize_for_runtime``: constant padding, PReLU as Mul + Max)."""
     names = output_names(model, layout)
     size = model.config.input_size
     device = next(model.parameters()).device
@@ -78,4 +81,4 @@ def onnx_bytes(
             )
     finally:
         model.to(device).train(was_training)
-    return buffer.getvalue()
+    return optimize_for_runtime(onnx.load_from_string(buffer.getvalue()), size).SerializeToString()

@@ -29,6 +29,8 @@ from faceaffect.runtime.onnx_graph import (
     VALENCE_AROUSAL,
     expose_embedding,
     graph_layout,
+    optimize_for_runtime,
+    ort_errors,
 )
 from faceaffect.weights.errors import CheckpointError
 
@@ -37,13 +39,6 @@ CPU_BATCH = 4
 """Faces per single-threaded CPU run: small batches stay in cache. On 2 cores (EfficientNet-B0, 64 faces, two
 batches in flight) 1-4 faces per batch gave 125-134 faces/s, 8 gave 115-125, 16 gave 98-111, 32 gave 93-103;
 MobileFaceNet 112 px 92-97 at 2-4 and 76-86 at 16-32; at 48 px every size from 4 to 32 gave about 450."""
-
-
-def _ort_errors() -> tuple[type[Exception], ...]:
-    from onnxruntime.capi import onnxruntime_pybind11_state as state
-
-    names = ("Fail", "InvalidGraph", "InvalidArgument", "InvalidProtobuf", "NotImplemented")
-    return (RuntimeError, *(getattr(state, name) for name in names if hasattr(state, name)))
 
 
 def physical_cores() -> int:
@@ -110,6 +105,7 @@ class OnnxEngine:
         self.layout = graph_layout(proto, config)
         if self.layout == PUBLISHED_LAYOUT:
             proto = expose_embedding(proto, config)
+        proto = optimize_for_runtime(proto, config.input_size)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -121,7 +117,7 @@ class OnnxEngine:
         self.preferred_batch = CPU_BATCH if on_cpu else None
         try:
             self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
-        except _ort_errors() as error:
+        except ort_errors() as error:
             raise CheckpointError(f"onnxruntime cannot load {_origin(model)}: {error}") from None
         self.providers = self.session.get_providers()
         self.input_name = self.session.get_inputs()[0].name
