@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from faceaffect.detect.base import FaceDetector
-from faceaffect.detect.ssd import iou
+from faceaffect.detect.blazeface import FULL_RANGE, _TfliteBlazeFace, resize
+from faceaffect.detect.ssd import iou, letterbox, weighted_nms
 from faceaffect.types import FaceBox
 
 Photo = Callable[[str], np.ndarray]
@@ -154,3 +155,20 @@ def test_accepts_odd_shapes_without_failing(blazeface: FaceDetector, photo: Phot
     assert len(blazeface.detect(np.ascontiguousarray(image[::2, ::2]))) == 1
     assert blazeface.detect(np.zeros((5, 2000, 3), np.uint8)) == []
     assert blazeface.detect(np.zeros((2000, 5, 3), np.uint8)) == []
+
+
+@pytest.mark.parametrize("relative", ["pyfeat_tests/multi_face.jpg", "face_recognition/two_people.jpg"])
+def test_wide_canvas_finds_what_the_square_input_finds(photo: Photo, relative: str) -> None:
+    """The full-range model rewritten for a 16:9 frame's 192 x 128 canvas (see ``canvas_graph``) reports
+    the faces of the square 192 x 192 input, at the same places (the padding it leaves out is all)."""
+    image = np.asarray(Image.fromarray(photo(relative)).resize((640, 360)))
+    found = {}
+    for multiple in (None, 32):
+        window, fitted, pad, canvas = letterbox(640, 360, FULL_RANGE.input_size, multiple)
+        model = _TfliteBlazeFace(FULL_RANGE, num_threads=1, canvas=canvas)
+        found[canvas] = weighted_nms(model.run([resize(image, *fitted)], [pad], 0.5)[0].mapped(window))
+    square, wide = found[(192, 192)], found[(192, 128)]
+    assert len(square.boxes) == len(wide.boxes) == FACE_COUNTS[relative]
+    for box, score in zip(square.boxes, square.scores, strict=True):
+        overlap = iou(box, wide.boxes)
+        assert overlap.max() > 0.9 and abs(wide.scores[overlap.argmax()] - score) < 0.1

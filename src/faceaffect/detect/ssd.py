@@ -17,13 +17,15 @@ import numpy as np
 SCORE_CLIP = 100.0
 
 
-def ssd_anchors(input_size: int, strides: Sequence[int], per_layer: int) -> np.ndarray:
-    """Anchor centres (N, 2) as (x, y) in [0, 1], in the order of the network's outputs.
+def ssd_anchors(input_size: int | tuple[int, int], strides: Sequence[int], per_layer: int) -> np.ndarray:
+    """Anchor centres (N, 2) as (x, y) in [0, 1] of the input's width and height, in the order of the
+    network's outputs; ``input_size`` is a square's side or (width, height).
 
     As MediaPipe's SsdAnchorsCalculator with ``fixed_anchor_size``: consecutive layers sharing a stride are
     merged into one feature map whose cells hold ``per_layer`` anchors per merged layer, all at the cell
     centre.
     """
+    width, height = _pair(input_size)
     centres = []
     layer = 0
     while layer < len(strides):
@@ -32,12 +34,19 @@ def ssd_anchors(input_size: int, strides: Sequence[int], per_layer: int) -> np.n
         while layer < len(strides) and strides[layer] == stride:
             same += 1
             layer += 1
-        cells = int(np.ceil(input_size / stride))
-        grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
-        ys, xs = np.meshgrid(grid, grid, indexing="ij")
+        rows, columns = int(np.ceil(height / stride)), int(np.ceil(width / stride))
+        ys, xs = np.meshgrid(
+            (np.arange(rows, dtype=np.float32) + 0.5) / rows,
+            (np.arange(columns, dtype=np.float32) + 0.5) / columns,
+            indexing="ij",
+        )
         cell_centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
         centres.append(np.repeat(cell_centres, same * per_layer, axis=0))
     return np.concatenate(centres).astype(np.float32)
+
+
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else size
 
 
 class Detections(NamedTuple):
@@ -73,15 +82,17 @@ class Detections(NamedTuple):
         return Detections(boxes, self.scores, window.to_original(self.keypoints))
 
 
-def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, input_size: int) -> Detections:
-    """Network outputs -> detections in input pixels.
+def decode(
+    raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, input_size: int | tuple[int, int]
+) -> Detections:
+    """Network outputs -> detections in input pixels (``input_size``: a square's side or (width, height)).
 
     ``raw_boxes`` (N, 4 + 2K) hold centre x, centre y, width, height and K keypoints, as offsets in input
     pixels from the anchor centre; ``raw_scores`` (N,) or (N, 1) are logits, clipped to +-100 before the
     sigmoid.
     """
     raw = raw_boxes.reshape(len(anchors), raw_boxes.shape[-1] // 2, 2).astype(np.float32)
-    centre_in_pixels = anchors * input_size
+    centre_in_pixels = anchors * np.array(_pair(input_size), dtype=np.float32)
     centres = raw[:, 0] + centre_in_pixels
     half = raw[:, 1] / 2
     boxes = np.concatenate([centres - half, centres + half], axis=1)
@@ -153,15 +164,22 @@ def fit_size(width: int, height: int, size: int) -> tuple[int, int]:
     return max(1, min(size, round(width * scale))), max(1, min(size, round(height * scale)))
 
 
-def letterbox(width: int, height: int, size: int) -> tuple[Window, tuple[int, int], tuple[int, int]]:
-    """Where an image lands when fitted into a ``size`` x ``size`` square, centred, aspect ratio kept.
+def letterbox(
+    width: int, height: int, size: int, multiple: int | None = None
+) -> tuple[Window, tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """Where an image lands when fitted into a ``size`` x ``size`` square (aspect ratio kept), centred on a
+    canvas: the square itself, or with ``multiple`` the smallest canvas whose sides are multiples of it
+    (at most ``size``), which leaves out most of the padding of a wide or tall image.
 
-    Returns the input -> original map, the resized (width, height) and the (left, top) padding.
+    Returns the input -> original map, the resized (width, height), the (left, top) padding and the
+    canvas (width, height).
     """
     resized = fit_size(width, height, size)
-    pad = ((size - resized[0]) // 2, (size - resized[1]) // 2)
+    step = multiple or size
+    canvas = (min(size, -(-resized[0] // step) * step), min(size, -(-resized[1] // step) * step))
+    pad = ((canvas[0] - resized[0]) // 2, (canvas[1] - resized[1]) // 2)
     scale_x, scale_y = width / resized[0], height / resized[1]
-    return Window(scale_x, scale_y, -pad[0] * scale_x, -pad[1] * scale_y), resized, pad
+    return Window(scale_x, scale_y, -pad[0] * scale_x, -pad[1] * scale_y), resized, pad, canvas
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
