@@ -13,6 +13,7 @@ from colour_faces import MODEL
 from faceaffect.errors import FaceaffectError
 from faceaffect.labels import AFFECTNET_8
 from faceaffect.models import create_model
+from faceaffect.models.mobilefacenet import MobileFaceNet
 from faceaffect.registry import get_config
 from faceaffect.train import (
     FaceDataset,
@@ -136,6 +137,27 @@ def test_init_weights_from_saved_folder_and_backbone_only_state_dict(tmp_path: P
     assert all(torch.equal(a, b) for a, b in zip(source.parameters(), target.parameters(), strict=True))
     torch.save({**source.backbone.state_dict(), "extra": torch.zeros(1)}, tmp_path / "backbone.pt")
     assert load_init_weights(tiny(), tmp_path / "backbone.pt") == (2, 1)
+
+
+def test_init_weights_resize_a_global_depthwise_kernel_for_another_input_size(tmp_path: Path) -> None:
+    """A MobileFaceNet trained at 48 px starts a 64 px one: its GDC kernel (over a 3x3, then 4x4 final map)
+    is resized and rescaled so a constant map still gives the same output; all else is copied."""
+    small, large = MobileFaceNet(input_size=48), MobileFaceNet(input_size=64)
+    state = small.state_dict()
+    (key,) = [k for k, v in state.items() if v.shape != large.state_dict()[k].shape]
+    ramp = torch.linspace(-1, 1, 3)
+    state[key] = (0.5 + ramp[:, None] + 2 * ramp[None, :]).expand_as(state[key]).clone()  # bilinear-exact
+    torch.save(state, tmp_path / "mbf48.pt")
+
+    loaded, skipped = load_init_weights(torch.nn.ModuleDict({"backbone": large}), tmp_path / "mbf48.pt")
+
+    assert (loaded, skipped) == (len(state), 0)
+    resized = large.state_dict()[key]
+    assert resized.shape[-2:] == (4, 4)
+    torch.testing.assert_close(resized.sum(dim=(2, 3)), state[key].sum(dim=(2, 3)))  # 4.5 per channel
+    torch.testing.assert_close(
+        large.state_dict()["layers.0.layers.0.weight"], state["layers.0.layers.0.weight"]
+    )
 
 
 def test_cosine_stage_decays_to_lr_end(data: dict[str, str], tmp_path: Path) -> None:

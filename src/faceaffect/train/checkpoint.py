@@ -41,7 +41,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def load_init_weights(model: nn.Module, path: str | Path) -> tuple[int, int]:
     """Copy matching tensors from a saved model folder, a ``.safetensors`` file, a ``last.pt`` checkpoint or
     a plain pickled state dict into ``model``; a backbone-only state dict (no ``backbone.``/``head.`` keys)
-    goes to the backbone. Tensors whose name or shape does not match are skipped. Returns (loaded, skipped).
+    goes to the backbone. A convolution kernel of another spatial size (MobileFaceNet's global depthwise
+    conv, whose kernel covers the final feature map, when the input size changes) is resized to the model's
+    (bilinear, scaled by the area ratio: the same weighted pooling over the larger map). Other tensors whose
+    name or shape does not match are skipped. Returns (loaded, skipped).
     """
     path = Path(path)
     if path.is_dir():
@@ -53,6 +56,23 @@ def load_init_weights(model: nn.Module, path: str | Path) -> tuple[int, int]:
     if not any(key.startswith(("backbone.", "head.")) for key in state):
         state = {f"backbone.{key}": value for key, value in state.items()}
     own = model.state_dict()
-    matching = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    matching = {}
+    for key, value in state.items():
+        if key in own and tuple(value.shape) != tuple(own[key].shape) and _other_kernel_size(value, own[key]):
+            value = _resized_kernel(value, own[key].shape[-2:])
+        if key in own and tuple(value.shape) == tuple(own[key].shape):
+            matching[key] = value
     model.load_state_dict(matching, strict=False)
     return len(matching), len(state) - len(matching)
+
+
+def _other_kernel_size(value: torch.Tensor, target: torch.Tensor) -> bool:
+    return value.dim() == target.dim() == 4 and value.shape[:2] == target.shape[:2]
+
+
+def _resized_kernel(kernel: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Bilinear resize of (out, in, h, w) kernels, scaled by the area ratio so that the response to a smooth
+    input keeps its magnitude."""
+    resized = nn.functional.interpolate(kernel.float(), size=tuple(size), mode="bilinear", align_corners=True)
+    area_ratio = kernel.shape[-2] * kernel.shape[-1] / (size[0] * size[1])
+    return (resized * area_ratio).to(kernel.dtype)
