@@ -86,14 +86,3 @@ def test_batches_in_flight_on_onnx_runtime_keep_order_and_values(calibrated_mode
     np.testing.assert_allclose(got.embedding, serial.embedding, atol=1e-4 * np.abs(serial.embedding).max())
     np.testing.assert_allclose(got.valence_arousal, serial.valence_arousal, atol=1e-4)
     assert parallel.predict([]) == []
-
-
-def test_submitted_batches_run_while_the_caller_goes_on(calibrated_model, face_crops) -> None:
-    recognizer = Recognizer(calibrated_model("mbf_va_mtl"), engine="onnx", batch_size=64)
-    recognizer.engine.concurrency = 2  # a pool of threads even on a one-core machine
-    expected = recognizer.predict(face_crops)
-    first, second = recognizer.submit(face_crops), recognizer.submit(face_crops[::-1])
-    got_second, got_first = second(), first()  # collected in any order
-    for got, want in ((got_first, expected), (got_second, expected[::-1])):
-        assert [p.top_label for p in got] == [p.top_label for p in want]
-        np.testing.assert_allclose([p.logits for p in got], [p.logits for p in want], atol=1e-5)

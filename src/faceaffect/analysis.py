@@ -10,7 +10,6 @@ and give each one expression probabilities, valence and arousal.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -156,42 +155,28 @@ class Analyzer:
     def _recognize(
         self, tracked: Iterable[TrackedFrame], max_frames: int
     ) -> Iterator[tuple[TrackedFrame, FrameResult]]:
-        """Faces of up to ``max_frames`` frames recognised in shared batches; frames come out in order.
-        A batch is recognised while the next one is gathered, unless frames go out one by one (live)."""
-        ahead = 1 if max_frames > 1 else 0
-        in_flight: deque[Iterator[tuple[TrackedFrame, FrameResult]]] = deque()
+        """Faces of up to ``max_frames`` frames recognised in shared batches; frames come out in order."""
         batch: list[TrackedFrame] = []
         faces = 0
         for item in tracked:
             batch.append(item)
             faces += len(item.boxes)
             if faces >= self.recognizer.batch_size or len(batch) >= max_frames:
-                in_flight.append(self._start_batch(batch))
+                yield from self._recognize_batch(batch)
                 batch, faces = [], 0
-                while len(in_flight) > ahead:
-                    yield from in_flight.popleft()
-        in_flight.append(self._start_batch(batch))
-        while in_flight:
-            yield from in_flight.popleft()
+        yield from self._recognize_batch(batch)
 
-    def _start_batch(self, batch: list[TrackedFrame]) -> Iterator[tuple[TrackedFrame, FrameResult]]:
-        """Start recognising the faces of ``batch`` now; the iterator waits for them and yields each frame's
-        result."""
+    def _recognize_batch(self, batch: list[TrackedFrame]) -> Iterator[tuple[TrackedFrame, FrameResult]]:
         crops = [
             crop_box(item.frame.image, box, self.margin) for item in batch for box in item.boxes.values()
         ]
-        predictions = self.recognizer.submit(crops, embeddings=self.embeddings)
-
-        def results() -> Iterator[tuple[TrackedFrame, FrameResult]]:
-            found = iter(predictions())
-            for item in batch:
-                faces = tuple(
-                    replace(next(found), box=box, track_id=track_id) for track_id, box in item.boxes.items()
-                )
-                frame = item.frame
-                yield item, FrameResult(frame.index, frame.time, faces, source=frame.source)
-
-        return results()
+        predictions = iter(self.recognizer.predict(crops, embeddings=self.embeddings))
+        for item in batch:
+            faces = tuple(
+                replace(next(predictions), box=box, track_id=track_id) for track_id, box in item.boxes.items()
+            )
+            frame = item.frame
+            yield item, FrameResult(frame.index, frame.time, faces, source=frame.source)
 
 
 def _counted(frames: Source, progress: Progress | None) -> Iterator[DecodedFrame]:
