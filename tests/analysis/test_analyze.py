@@ -52,6 +52,19 @@ def test_video_with_two_faces(result: AnalysisResult, recognizer: Recognizer) ->
     assert set(table.top_label) <= set(recognizer.labels) and set(table.model) == {"tiny_va"}
 
 
+def test_many_batches_match_one_batch(
+    result: AnalysisResult, recognizer: Recognizer, tiny_model: Path, two_face_video: Path
+) -> None:
+    """With batches of 4 frames, every frame must still get its own faces' predictions, as when the whole
+    video is one batch."""
+    assert recognizer.batch_size < 2 * FRAMES
+    whole = faceaffect.analyze(two_face_video, model=Recognizer(tiny_model, batch_size=4 * FRAMES))
+    labels = list(recognizer.labels)
+    batched, one = result.to_table(), whole.to_table()
+    assert batched[["frame", "track_id"]].equals(one[["frame", "track_id"]])
+    np.testing.assert_allclose(batched[labels].to_numpy(), one[labels].to_numpy(), atol=1e-5)
+
+
 def test_stream_yields_each_frame_in_order(recognizer: Recognizer, two_face_video: Path) -> None:
     frames = faceaffect.stream(two_face_video, model=recognizer, max_frames=6)
     first = next(frames)

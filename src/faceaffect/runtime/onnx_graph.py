@@ -9,7 +9,7 @@
 ``optimize_for_runtime`` rewrites either layout into exact equivalents that ONNX Runtime's CPU kernels run
 faster (measured on a 2-core CPU, 4 faces per call): TensorFlow-style "same" padding computed from the
 input's shape at run time (timm's ``tf_`` EfficientNets exported with a dynamic batch) becomes constant,
-EfficientNet-B0 +25 % faces/s; PReLU (MobileFaceNet, DDAMFN) becomes Mul + Max, 1.5-1.7x.
+EfficientNet-B0 +21 % faces/s; PReLU (MobileFaceNet, DDAMFN) becomes Mul + Max, 1.7x.
 
 >>> layout = graph_layout(model_proto, config)  # doctest: +SKIP
 """
@@ -136,7 +136,7 @@ def fold_computed_pads(model: onnx.ModelProto, input_size: int) -> onnx.ModelPro
     that computed them. The model is changed in place and returned.
 
     The input is always ``input_size`` pixels square, so such pads never change. As constants, ONNX Runtime
-    merges each Pad into the convolution after it and keeps its blocked memory layout across it: 25 % more
+    merges each Pad into the convolution after it and keeps its blocked memory layout across it: 21 % more
     faces per second for EfficientNet-B0 on a 2-core CPU. The values are read by running the graph on a
     zero image and on two random images; where they differ, or the graph cannot run, nothing changes.
     """
