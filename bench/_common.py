@@ -65,6 +65,7 @@ def calibrated_model(name: str, crops: list[np.ndarray]) -> Any:
     from faceaffect.preprocess import preprocess
 
     torch.set_flush_denormal(True)
+    torch.manual_seed(0)  # the same random weights in every run, so agreement lines compare across runs
     model = create_model(name)
     return recalibrate_batchnorm(model, preprocess(crops[:32], model.config))
 
