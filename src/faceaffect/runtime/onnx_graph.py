@@ -16,6 +16,7 @@ EfficientNet-B0 +21 % faces/s; PReLU (MobileFaceNet, DDAMFN) becomes Mul + Max, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -100,13 +101,14 @@ def expand_prelu(model: onnx.ModelProto) -> onnx.ModelProto:
     from onnx import helper
 
     graph = model.graph
+    constant = _constant_lookup(graph)
     nodes = []
     for node in graph.node:
         if node.op_type != "PRelu":
             nodes.append(node)
             continue
         (x, slope), y = node.input, node.output[0]
-        known = _constant(graph, slope)
+        known = constant(slope)
         if known is not None and known.size and float(known.max()) <= 1.0:
             nodes += [helper.make_node("Mul", [x, slope], [f"{y}/scaled"]),
                       helper.make_node("Max", [x, f"{y}/scaled"], [y])]  # fmt: skip
@@ -120,15 +122,19 @@ def expand_prelu(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def _constant(graph: onnx.GraphProto, name: str) -> np.ndarray | None:
-    """The value of tensor ``name`` when it is an initializer, directly or through Identity nodes."""
+def _constant_lookup(graph: onnx.GraphProto) -> Callable[[str], np.ndarray | None]:
+    """name -> the value of that tensor when it is an initializer, directly or through Identity nodes."""
     from onnx import numpy_helper
 
+    initializers = {init.name: init for init in graph.initializer}
     aliases = {node.output[0]: node.input[0] for node in graph.node if node.op_type == "Identity"}
-    while name in aliases:
-        name = aliases[name]
-    found = next((init for init in graph.initializer if init.name == name), None)
-    return None if found is None else numpy_helper.to_array(found)
+
+    def constant(name: str) -> np.ndarray | None:
+        while name in aliases:
+            name = aliases[name]
+        return numpy_helper.to_array(initializers[name]) if name in initializers else None
+
+    return constant
 
 
 def fold_computed_pads(model: onnx.ModelProto, input_size: int) -> onnx.ModelProto:

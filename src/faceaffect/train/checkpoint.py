@@ -58,9 +58,12 @@ def load_init_weights(model: nn.Module, path: str | Path) -> tuple[int, int]:
     own = model.state_dict()
     matching = {}
     for key, value in state.items():
-        if key in own and tuple(value.shape) != tuple(own[key].shape) and _other_kernel_size(value, own[key]):
-            value = _resized_kernel(value, own[key].shape[-2:])
-        if key in own and tuple(value.shape) == tuple(own[key].shape):
+        target = own.get(key)
+        if target is None:
+            continue
+        if value.shape != target.shape and _other_kernel_size(value, target):
+            value = _resized_kernel(value, target.shape[-2:])
+        if value.shape == target.shape:
             matching[key] = value
     model.load_state_dict(matching, strict=False)
     return len(matching), len(state) - len(matching)
