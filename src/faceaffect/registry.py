@@ -134,7 +134,7 @@ def _embedded(name: str, safetensors_sha256: str, onnx_sha256: str) -> ModelConf
     return ModelConfig(
         name=name,
         arch="mobilefacenet",
-        input_size=48,
+        input_size=64,
         mean=HALF,
         std=HALF,
         label_set="affectnet8",
@@ -142,15 +142,15 @@ def _embedded(name: str, safetensors_sha256: str, onnx_sha256: str) -> ModelConf
         embedding_dim=512,
         weights=WeightSource(folder + "model.safetensors", "safetensors", sha256=safetensors_sha256),
         onnx=WeightSource(folder + "model.onnx", "onnx", sha256=onnx_sha256),
-        description="embedded default: MobileFaceNet 48x48 grey, mirror-averaged, trained on FER+ (no VA)",
+        description="embedded default: MobileFaceNet 64x64 grey, mirror-averaged, trained on FER+ (no VA)",
         extra={"grayscale": True, "flip_average": True},
     )
 
 
 _B0, _B2 = "tf_efficientnet_b0", "tf_efficientnet_b2"
 _MODELS: tuple[ModelConfig, ...] = (
-    _embedded("mbf_ferplus_8", "53a5e84c64a636d5d8aa419b0846585480dead5e9108d73593400b3e300034b7",
-              "bd333f7ab89704ae981d182e8e5d67c0e8119e2d1042732dd2d7a2b1a7401d38"),
+    _embedded("mbf_ferplus_8", "5c3871e7cf77dc744630f72dc1fbdd75e2836345e265472a601dc9c867b64181",
+              "68b9dc15db95f3538a65af1171f518a7424198ac64308b7a7974d099e15b3667"),
     _hsemotion("enet_b0_8_best_afew", _B0, 224, "affectnet8", False, 1280,
                "9540c8beff661f1c2fca16de63b530cce24bb17d", "d87faf71e8756d68c701ffd88b4cde4be460f57d"),
     _hsemotion("enet_b0_8_best_vgaf", _B0, 224, "affectnet8", False, 1280,

@@ -15,9 +15,7 @@ from faceaffect.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def trained(data: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cli_train")
+def _write_config(path: Path, data: dict[str, str], **changes: object) -> Path:
     config = {
         "model": MODEL,
         "data": data,
@@ -27,9 +25,17 @@ def trained(data: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> P
         "num_workers": 0,
         "device": "cpu",
         "tensorboard": False,
+        **changes,
     }
-    (root / "config.yaml").write_text(yaml.safe_dump(config))
-    result = runner.invoke(app, ["train", str(root / "config.yaml"), "--output-dir", str(root / "run")])
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(data: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli_train")
+    config = _write_config(root / "config.yaml", data)
+    result = runner.invoke(app, ["train", str(config), "--output-dir", str(root / "run")])
     assert result.exit_code == 0, result.output
     assert "best epoch" in result.output
     return root / "run"
@@ -56,10 +62,26 @@ def test_evaluate_reports_and_plots(trained: Path, data: dict[str, str], tmp_pat
     assert "accuracy_8" in result.output
 
 
+def test_configs_run_in_order_and_resume_skips_finished_runs(data: dict[str, str], tmp_path: Path) -> None:
+    stage = [{"epochs": 1, "lr": 1e-3}]
+    first = _write_config(tmp_path / "first.yaml", data, stages=stage, output_dir=str(tmp_path / "first"))
+    second = _write_config(tmp_path / "second.yaml", data, stages=stage, output_dir=str(tmp_path / "second"),
+                           init_weights=str(tmp_path / "first" / "best"))  # fmt: skip
+    result = runner.invoke(app, ["train", str(first), str(second)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("best epoch 1") == 2
+    assert "initial weights:" in result.output and "0 skipped" in result.output
+    again = runner.invoke(app, ["train", str(first), str(second), "--resume"])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("after epoch 1") == 2 and "epoch 2" not in again.output
+    assert len((tmp_path / "second" / "metrics.csv").read_text().splitlines()) == 1 + 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["train", "missing.yaml"], "no such config file"),
+        (["train", "a.yaml", "b.yaml", "--output-dir", "out"], "--output-dir needs a single config"),
         (["evaluate", "mbf_va_mtl", "missing_folder"], "no such dataset"),
     ],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,8 +21,15 @@ from faceaffect.cli.common import (
 )
 from faceaffect.errors import FaceaffectError, InputError
 
+if TYPE_CHECKING:
+    from faceaffect.train import TrainConfig
+
 EPOCH_COLUMNS = ("train_loss", "train_accuracy", "val_accuracy_8", "val_accuracy_7", "val_macro_f1",
                  "val_valence_ccc", "val_arousal_ccc", "images_per_s")  # fmt: skip
+_CONFIGS_HELP = (
+    "Training configs (.yaml or .json; see configs/), run in order: a later one may start from an earlier "
+    "one's best model (its init_weights). With --resume, finished runs are skipped."
+)
 
 
 def _epoch_line(metrics: dict[str, Any]) -> str:
@@ -33,24 +40,34 @@ def _epoch_line(metrics: dict[str, Any]) -> str:
 @app.command()
 @user_errors
 def train(
-    config: Annotated[Path, typer.Argument(help="Training config (.yaml or .json); see configs/.")],
+    configs: Annotated[list[Path], typer.Argument(help=_CONFIGS_HELP)],
     output_dir: Annotated[Path | None, typer.Option(help="Overrides the config's output_dir.")] = None,
-    device: Annotated[str | None, typer.Option(help="Overrides the config's device.")] = None,
+    device: Annotated[str | None, typer.Option(help="Overrides the configs' device.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from output_dir/last.pt when it exists.")] = False,
     quiet: QuietOption = False,
-) -> None:
+) -> None:  # fmt: skip
     """Train a multi-task model with the HSEmotion recipe (two stages, SAM + Adam, CE + CCC)."""
-    from faceaffect.train import TrainConfig, TrainEvent, is_main_process
+    from faceaffect.train import TrainConfig
+
+    if output_dir is not None and len(configs) > 1:
+        raise InputError("--output-dir needs a single config (each config names its own output_dir)")
+    missing = [str(config) for config in configs if not config.is_file()]
+    if missing:
+        raise InputError(f"no such config file: {', '.join(missing)}")
+    runs = [TrainConfig.from_file(config) for config in configs]  # all read before any training starts
+    for settings in runs:
+        settings.resume = resume or settings.resume
+        if output_dir is not None:
+            settings.output_dir = str(output_dir)
+        if device is not None:
+            settings.device = device
+        _train_one(settings, quiet)
+
+
+def _train_one(settings: TrainConfig, quiet: bool) -> None:
+    from faceaffect.train import TrainEvent, is_main_process
     from faceaffect.train import train as run_training
 
-    if not config.is_file():
-        raise InputError(f"no such config file: {config}")
-    settings = TrainConfig.from_file(config)
-    settings.resume = resume or settings.resume
-    if output_dir is not None:
-        settings.output_dir = str(output_dir)
-    if device is not None:
-        settings.device = device
     main = is_main_process()  # under torchrun, only rank 0 reports
     with progress_display(disable=quiet or not main) as bar:
         task = bar.add_task("training", total=None)
