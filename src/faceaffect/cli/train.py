@@ -45,7 +45,7 @@ def train(
     device: Annotated[str | None, typer.Option(help="Overrides the configs' device.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from output_dir/last.pt when it exists.")] = False,
     quiet: QuietOption = False,
-) -> None:  # fmt: skip
+) -> None:
     """Train a multi-task model with the HSEmotion recipe (two stages, SAM + Adam, CE + CCC)."""
     from faceaffect.train import TrainConfig
 
