@@ -25,6 +25,7 @@ from faceaffect.recognizer import DEFAULT_MODEL, Recognizer
 from faceaffect.results import AnalysisResult
 from faceaffect.types import FrameResult
 from faceaffect.video.decode import DecodedFrame, Sampling
+from faceaffect.video.memory import keep_large_blocks_mapped
 from faceaffect.video.prefetch import prefetched
 from faceaffect.video.smoothing import Smoothing
 from faceaffect.video.sources import Source, open_source
@@ -117,6 +118,7 @@ class Analyzer:
         self, source: SourceLike, progress: Progress | None = None
     ) -> Iterator[tuple[np.ndarray, FrameResult]]:
         """(RGB frame, result) pairs as they are ready, for live display or drawing."""
+        keep_large_blocks_mapped()  # per-frame buffers must not fragment the heap around the results kept
         frames = self.open(source)
         live = frames.kind == "camera"  # live: each frame as soon as it is tracked, not in batches of frames
         max_frames = 1 if live else self.recognizer.batch_size
