@@ -7,15 +7,15 @@ import shutil
 import numpy as np
 import pytest
 
-from faceaffect.errors import FaceaffectError, InputError, UnknownModelError
+from faceaffect.core.errors import FaceaffectError, InputError, UnknownModelError
 from faceaffect.export import export_model
+from faceaffect.hub import WeightsNotCachedError, cache_path, sha256_file
+from faceaffect.hub.registry import REGISTRY, WeightSource
 from faceaffect.preprocess import preprocess
 from faceaffect.recognizer import Recognizer
-from faceaffect.registry import REGISTRY, WeightSource
 from faceaffect.runtime import choose_engine, create_engine
 from faceaffect.runtime.onnx_engine import OnnxEngine
 from faceaffect.runtime.torch_engine import TorchEngine
-from faceaffect.weights import WeightsNotCachedError, cache_path, sha256_file
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,13 @@ mapped to our keys by the architecture's ``checkpoint_filter_fn``.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from faceaffect.errors import InputError, UnknownModelError
-from faceaffect.models.multitask import MultiTaskModel
-from faceaffect.models.timm_backbones import TIMM_ARCHS
-from faceaffect.registry import REGISTRY, ModelConfig, get_config
-from faceaffect.weights import (
+from faceaffect.core.errors import InputError, UnknownModelError
+from faceaffect.hub import (
     CheckpointError,
     ProgressFn,
     fetch,
@@ -31,6 +27,9 @@ from faceaffect.weights import (
     read_state_dict,
     save_pretrained,
 )
+from faceaffect.hub.registry import REGISTRY, ModelConfig, get_config
+from faceaffect.models.architectures import create_model, filter_checkpoint
+from faceaffect.models.multitask import MultiTaskModel
 
 StateDict = dict[str, torch.Tensor]
 
@@ -39,7 +38,6 @@ _READERS: dict[str, Callable[[Path], StateDict]] = {
     "state_dict": read_state_dict,
     "safetensors": read_safetensors,
 }
-_FILTER_MODULES = {"mobilefacenet": "faceaffect.models.mobilefacenet", "ddamfn": "faceaffect.models.ddamfn"}
 _OUR_PREFIXES = ("backbone.", "head.")
 _EXAMPLES = 3
 
@@ -56,7 +54,7 @@ def load_model(
     """A model in eval mode on ``device``.
 
     ``name_or_path`` is a folder written by ``save_model`` (checked first), a registered model name (its
-    published weights are fetched into the cache; see ``faceaffect.weights.fetch`` for ``cache_dir``,
+    published weights are fetched into the cache; see ``faceaffect.hub.fetch`` for ``cache_dir``,
     ``offline`` and ``progress``) or a ModelConfig. ``weights_path`` replaces the published file with a local
     one for that architecture: a published pickle, a plain state dict (``.pt``, ``.pth``) or ``.safetensors``.
     """
@@ -87,18 +85,7 @@ def convert_state_dict(
         state = {key.removeprefix("module."): value for key, value in state.items()}
     if state and all(key.startswith(_OUR_PREFIXES) for key in state):
         return state
-    module = (
-        "faceaffect.models.timm_backbones" if config.arch in TIMM_ARCHS else _FILTER_MODULES.get(config.arch)
-    )
-    if module is None:
-        raise CheckpointError(f"no checkpoint converter for architecture {config.arch!r} ({config.name})")
-    filter_fn = importlib.import_module(module).checkpoint_filter_fn
-    try:
-        return filter_fn(state)
-    except (KeyError, ValueError, CheckpointError) as error:
-        raise CheckpointError(
-            f"{origin} cannot be mapped to {config.name} ({config.arch}): {error}"
-        ) from None
+    return filter_checkpoint(state, config, origin)
 
 
 def _registered(name: str | Path) -> ModelConfig:
@@ -142,8 +129,6 @@ def _local_format(path: Path, config: ModelConfig) -> str:
 
 
 def _build(config: ModelConfig, state: StateDict, device: str | torch.device, origin: Path) -> MultiTaskModel:
-    from faceaffect.models import create_model  # not at the top: faceaffect.models re-exports this module
-
     model = create_model(config)
     _check_fit(model.state_dict(), state, f"{origin} does not fit {config.name} ({config.arch})")
     model.load_state_dict(state, strict=True)

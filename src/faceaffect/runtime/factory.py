@@ -11,22 +11,21 @@ and when only torch weights exist. The ONNX path imports neither torch nor timm.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from faceaffect.errors import FaceaffectError, InputError
-from faceaffect.registry import ModelConfig, get_config
+from faceaffect.core.errors import FaceaffectError, InputError
+from faceaffect.core.extras import is_installed, optional_import
+from faceaffect.hub import cache_path, fetch, is_offline, is_pretrained_dir, read_config
+from faceaffect.hub.model_folder import ONNX_NAME, WEIGHTS_NAME
+from faceaffect.hub.registry import ModelConfig, get_config
 from faceaffect.runtime.base import Engine
-from faceaffect.weights import cache_path, fetch, is_offline, is_pretrained_dir, read_config
-from faceaffect.weights.safetensors_io import ONNX_NAME, WEIGHTS_NAME
 
 if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
 
 ENGINES = ("auto", "torch", "onnx")
-_TORCH_MODULES = {"torch", "timm", "torchvision"}
 
 
 @dataclass(frozen=True)
@@ -77,8 +76,10 @@ def create_engine(
     if source.folder is not None and not source.has_torch:
         raise FaceaffectError(f"{model} has no torch weights ({WEIGHTS_NAME}); use --engine onnx")
     hint = ", or use --engine onnx with a model that has an ONNX file"
-    load_model = require_torch("faceaffect.models.loading", "load_model", "the torch engine", hint)
-    torch_engine = require_torch("faceaffect.runtime.torch_engine", "TorchEngine", "the torch engine", hint)
+    load_model = optional_import("faceaffect.models.loading", "the torch engine", hint=hint).load_model
+    torch_engine = optional_import(
+        "faceaffect.runtime.torch_engine", "the torch engine", hint=hint
+    ).TorchEngine
     return torch_engine(load_model(model, offline=offline), device)
 
 
@@ -90,7 +91,7 @@ def choose_engine(engine: str, device: str, *, has_onnx: bool, has_torch: bool) 
         return "torch"  # also for names without weights: load_model says what to pass
     if not has_torch:
         return "onnx"
-    torch_installed = _installed("torch") and _installed("timm")
+    torch_installed = is_installed("torch") and is_installed("timm")
     wants_gpu = device.startswith("cuda") or (device == "auto" and torch_installed and _torch_has_cuda())
     return "torch" if wants_gpu and torch_installed else "onnx"
 
@@ -123,26 +124,7 @@ def _from_torch_model(model: MultiTaskModel, engine: str, device: str, threads: 
     return TorchEngine(model, device)
 
 
-def _installed(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def _torch_has_cuda() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
-
-
-def require_torch(module: str, name: str, what: str, hint: str = "") -> Any:
-    """``module.name`` from a module that needs torch, or a clear error when the torch extra is missing."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as error:
-        if (error.name or "").split(".")[0] not in _TORCH_MODULES:
-            raise
-        raise FaceaffectError(
-            f"{what} needs {error.name}, which is not installed: pip install 'faceaffect[torch]'{hint}"
-        ) from None

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.registry import REGISTRY, ModelConfig
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.hub.registry import REGISTRY, ModelConfig
 from faceaffect.train.transforms import Augment
 
 
