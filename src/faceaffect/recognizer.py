@@ -13,7 +13,7 @@ import numpy as np
 from faceaffect.core.errors import InputError
 from faceaffect.core.numeric import softmax
 from faceaffect.core.types import FacePrediction
-from faceaffect.hub.registry import ModelConfig
+from faceaffect.hub.registry import DEFAULT_MODEL, ModelConfig
 from faceaffect.images import ImageLike, load_image
 from faceaffect.preprocess import preprocess
 from faceaffect.runtime.base import Engine, EngineOutput
@@ -22,7 +22,6 @@ from faceaffect.runtime.factory import create_engine
 if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
 
-DEFAULT_MODEL = "mbf_ferplus_8"  # embedded in the package: works offline, no download
 Progress = Callable[[int, int], None]
 
 
