@@ -33,7 +33,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def face_crops() -> list[np.ndarray]:
     """Nine real face crops of several sizes from ../shared/data (aligned 160x160 crops, posed photos)."""
-    from faceaffect.preprocess import load_image
+    from faceaffect.images import load_image
 
     faces = SHARED_DATA / "faces"
     paths = sorted((faces / "facenet-pytorch" / "test_images_aligned").glob("*/1.png"))

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceaffect.hub import load_pretrained_files
+from faceaffect.hub.cache import packaged_file
+from faceaffect.hub.registry import get_config
 from faceaffect.models import load_model
 from faceaffect.recognizer import DEFAULT_MODEL, Recognizer
-from faceaffect.registry import get_config
 from faceaffect.train.datasets import decode, read_ferplus
-from faceaffect.weights import load_pretrained_files
-from faceaffect.weights.cache import packaged_file
 
 
 @pytest.fixture(scope="module")

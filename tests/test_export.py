@@ -83,7 +83,7 @@ def test_cli_export_user_errors(tmp_path, args: list[str], message: str) -> None
 def test_embedded_shaped_model_folder_runs_on_onnx_alone(face_crops, tmp_path) -> None:
     """The embedded default's config (grey input, mirror-averaged) with random weights: its folder with only
     model.onnx and config.json gives what torch gives, grey preprocessing and mirror average included."""
-    from faceaffect.registry import get_config
+    from faceaffect.hub.registry import get_config
 
     config = get_config("mbf_ferplus_8").replace(weights=None, onnx=None)
     model = create_model(config)

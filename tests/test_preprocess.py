@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceaffect.errors import InputError
-from faceaffect.preprocess import crop_box, load_image, preprocess, to_rgb_array
-from faceaffect.registry import get_config
-from faceaffect.types import FaceBox
+from faceaffect.core.errors import InputError
+from faceaffect.core.types import FaceBox
+from faceaffect.hub.registry import get_config
+from faceaffect.images import load_image, to_rgb_array
+from faceaffect.preprocess import crop_box, preprocess
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceaffect.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.models import create_model
 from faceaffect.recognizer import Recognizer
 

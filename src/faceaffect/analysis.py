@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.types import FrameResult
 from faceaffect.detect import create_detector
 from faceaffect.detect.base import FaceDetector
-from faceaffect.errors import FaceaffectError
 from faceaffect.preprocess import crop_box
 from faceaffect.recognizer import DEFAULT_MODEL, Recognizer
 from faceaffect.results import AnalysisResult
-from faceaffect.types import FrameResult
 from faceaffect.video.decode import DecodedFrame, Sampling
 from faceaffect.video.prefetch import prefetched
 from faceaffect.video.smoothing import Smoothing

@@ -10,24 +10,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from faceaffect.errors import InputError
-from faceaffect.preprocess import ImageLike, load_image, preprocess
-from faceaffect.registry import ModelConfig
+from faceaffect.core.errors import InputError
+from faceaffect.core.numeric import softmax
+from faceaffect.core.types import FacePrediction
+from faceaffect.hub.registry import DEFAULT_MODEL, ModelConfig
+from faceaffect.images import ImageLike, load_image
+from faceaffect.preprocess import preprocess
 from faceaffect.runtime.base import Engine, EngineOutput
 from faceaffect.runtime.factory import create_engine
-from faceaffect.types import FacePrediction
 
 if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
 
-DEFAULT_MODEL = "mbf_ferplus_8"  # embedded in the package: works offline, no download
 Progress = Callable[[int, int], None]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, numerically stable."""
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 @dataclass(frozen=True)

@@ -22,16 +22,16 @@ model                     model name
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.tables import write_array, write_table
-from faceaffect.types import FrameResult
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.io import write_array, write_table
+from faceaffect.core.types import FacePrediction, FrameResult
 from faceaffect.video.decode import InputFailure, Sampling
 from faceaffect.video.smoothing import Smoothing
 
@@ -92,6 +92,18 @@ def summary_table(table: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
         }
     )
     return summary.reset_index()[columns]
+
+
+def crop_predictions_table(
+    rows: Iterable[tuple[str, FacePrediction]], labels: tuple[str, ...], model_name: str
+) -> pd.DataFrame:
+    """One row per crop: path, a probability column per label, top_label, valence, arousal, model.
+
+    The columns are the same when there are no rows, so an empty result is still a valid table.
+    """
+    columns = ["path", *labels, "top_label", "valence", "arousal", "model"]
+    records = [{"path": path, **prediction.as_dict(), "model": model_name} for path, prediction in rows]
+    return pd.DataFrame.from_records(records, columns=columns)
 
 
 @dataclass
@@ -169,7 +181,7 @@ class AnalysisResult:
     def plot(self, directory: str | Path, image_format: str = "png") -> list[Path]:
         """Save ``expressions.<format>`` (probabilities over time, per track) and, for models with valence
         and arousal, ``valence_arousal.<format>`` (the trajectory on the circumplex); returns the paths."""
-        from faceaffect.plots import plot_expressions_over_time, plot_valence_arousal
+        from faceaffect.render.plots import plot_expressions_over_time, plot_valence_arousal
 
         directory = Path(directory)
         table = self.to_table()
@@ -183,6 +195,10 @@ class AnalysisResult:
     def annotate(self, path: str | Path) -> Path:
         """Write the video (or, for images, a folder of images) with boxes, labels and a valence-arousal
         marker per face; videos are decoded again, so the drawing matches smoothed results."""
-        from faceaffect.annotate import annotate_result
+        from faceaffect.render.video import annotate_images, annotate_video
 
-        return annotate_result(self, path)
+        if self.kind == "camera":
+            raise FaceaffectError("a live stream cannot be read twice; draw while streaming (AnnotatedVideo)")
+        if self.kind == "video":
+            return annotate_video(self.source, self.frames, self.fps, self.sampling, path)
+        return annotate_images(self.frames, self.source, self.kind == "image", path)

@@ -18,8 +18,8 @@ FRAMES = 12
 
 def save_tiny_model(directory: Path, **changes: object) -> Path:
     """A MobileFaceNet at 32 px with random weights (valence-arousal head unless changed), saved."""
+    from faceaffect.hub.registry import get_config
     from faceaffect.models import create_model, save_model
-    from faceaffect.registry import get_config
 
     config = get_config("mbf_va_mtl").replace(**{"name": "tiny_va", "input_size": 32, **changes})
     return save_model(create_model(config), directory)

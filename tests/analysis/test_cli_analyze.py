@@ -17,7 +17,7 @@ from conftest import FRAMES
 from typer.testing import CliRunner
 
 from faceaffect.cli import app
-from faceaffect.preprocess import IMAGE_SUFFIXES
+from faceaffect.images import IMAGE_SUFFIXES
 
 runner = CliRunner()
 

@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
+from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.detect import DETECTORS, FaceDetector, available_detectors, create_detector, list_detectors
 from faceaffect.detect.base import DetectorSpec, check_image, missing_packages, to_face_boxes
 from faceaffect.detect.blazeface import model_file
-from faceaffect.errors import FaceaffectError, InputError
 
 
 def test_unknown_detector_names_the_choices() -> None:

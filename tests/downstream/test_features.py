@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 from synthetic_abaw import MODEL
 
+from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.downstream.extract import discover_sources, extract_features
 from faceaffect.downstream.features import FeatureStore, VideoEntry, VideoFeatures, model_info
-from faceaffect.errors import FaceaffectError, InputError
+from faceaffect.hub.registry import get_config
 from faceaffect.models import create_model, save_model
 from faceaffect.recognizer import Recognizer
-from faceaffect.registry import get_config
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ import pytest
 import torch
 from torch import nn
 
+from faceaffect.hub import CheckpointError, UnsafeCheckpointError, WeightsNotCachedError, git_sha1_file
+from faceaffect.hub.registry import WeightSource, get_config
 from faceaffect.models import create_model
 from faceaffect.models.loading import load_model, save_model
 from faceaffect.models.timm_backbones import checkpoint_filter_fn, create_timm_backbone
-from faceaffect.registry import WeightSource, get_config
-from faceaffect.weights import CheckpointError, UnsafeCheckpointError, WeightsNotCachedError, git_sha1_file
 
 
 def randomise_norm_stats(module: nn.Module) -> None:
@@ -31,7 +31,7 @@ def randomise_norm_stats(module: nn.Module) -> None:
 
 def hsemotion_pickle(directory: Path, arch: str, classifier: str, head: nn.Module) -> tuple[nn.Module, Path]:
     """A timm model whose classifier was replaced, saved whole with ``torch.save`` as HSEmotion did."""
-    model = create_timm_backbone(arch)
+    model = create_timm_backbone(get_config("enet_b0_8_va_mtl").replace(arch=arch))
     parent, _, name = classifier.rpartition(".")
     setattr(model.get_submodule(parent), name, head)
     randomise_norm_stats(model)

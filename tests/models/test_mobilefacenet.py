@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from faceaffect.hub.registry import get_config
 from faceaffect.models import create_model
 from faceaffect.models.mobilefacenet import MobileFaceNet, checkpoint_filter_fn, gdc_kernel_size
-from faceaffect.registry import get_config
 
 # Keys and shapes of insightface arcface_torch ``get_mbf(fp16, 512)`` (scale 2, blocks (1, 4, 6, 2)): the
 # module tree HSEmotion pickled in mbf_va_mtl.pt. 333 tensors in all.

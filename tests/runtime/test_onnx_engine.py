@@ -8,14 +8,14 @@ import numpy as np
 import onnx
 import pytest
 
-from faceaffect.errors import FaceaffectError
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.hub import CheckpointError
 from faceaffect.models.onnx_export import onnx_bytes
+from faceaffect.onnx.graph import EMBEDDING, PUBLISHED_LAYOUT, expose_embedding
 from faceaffect.preprocess import preprocess
 from faceaffect.recognizer import softmax
 from faceaffect.runtime.onnx_engine import CPU_BATCH, OnnxEngine, onnx_providers, physical_cores
-from faceaffect.runtime.onnx_graph import EMBEDDING, PUBLISHED_LAYOUT, expose_embedding
 from faceaffect.runtime.torch_engine import TorchEngine
-from faceaffect.weights import CheckpointError
 
 PARITY = 1e-4
 

@@ -9,11 +9,11 @@ import pytest
 from moving_faces import BOTTOM, FACE_SIZE, TOP, face_x, moving_frames
 from PIL import Image
 
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.types import FaceBox
 from faceaffect.detect import create_detector
 from faceaffect.detect.base import FaceDetector, missing_packages
 from faceaffect.detect.blazeface import BlazeFaceDetector
-from faceaffect.errors import FaceaffectError
-from faceaffect.types import FaceBox
 from faceaffect.video.decode import DecodedFrame
 from faceaffect.video.tracking import (
     FrameTracker,

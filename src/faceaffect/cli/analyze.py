@@ -20,19 +20,20 @@ from faceaffect.cli.common import (
     ThreadsOption,
     app,
     progress_bar,
+    say,
     stderr,
     user_errors,
 )
-from faceaffect.errors import InputError
+from faceaffect.core.errors import InputError
 from faceaffect.recognizer import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     import numpy as np
 
     from faceaffect.analysis import Analyzer
-    from faceaffect.annotate import AnnotatedVideo
+    from faceaffect.core.types import FrameResult
+    from faceaffect.render.video import AnnotatedVideo
     from faceaffect.results import AnalysisResult
-    from faceaffect.types import FrameResult
 
 
 class LiveSink:
@@ -40,7 +41,7 @@ class LiveSink:
     is given), a window where a display exists, frames to the annotated video."""
 
     def __init__(self, analyzer: Analyzer, name: str, rows_to_stdout: bool, show: bool | None) -> None:
-        from faceaffect.annotate import LiveWindow
+        from faceaffect.render.window import LiveWindow
 
         self.analyzer = analyzer
         self.name = name
@@ -50,11 +51,11 @@ class LiveSink:
         if self.window is not None:
             self.exits.callback(self.window.close)
         elif show:
-            stderr.print("[yellow]no display or GUI backend here: streaming headless[/yellow]")
+            say("[yellow]no display or GUI backend here: streaming headless[/yellow]")
         self.video: AnnotatedVideo | None = None
 
     def record(self, path: Path, fps: float | None) -> None:
-        from faceaffect.annotate import AnnotatedVideo
+        from faceaffect.render.video import AnnotatedVideo
 
         self.video = self.exits.enter_context(AnnotatedVideo(path, fps))
 
@@ -77,10 +78,10 @@ class LiveSink:
 def _check_outputs(output: Path | None, embeddings: Path | None, video: Path | None, plots: Path | None,
                    summary: Path | None, source: str) -> None:  # fmt: skip
     """Fail before any work when an output cannot be written (unknown format, no writable folder)."""
-    from faceaffect.annotate import VIDEO_FORMATS
-    from faceaffect.preprocess import IMAGE_SUFFIXES
+    from faceaffect.core.io import TABLE_FORMATS, check_writable
+    from faceaffect.images import IMAGE_SUFFIXES
+    from faceaffect.render.video import VIDEO_FORMATS
     from faceaffect.results import EMBEDDING_FORMATS
-    from faceaffect.tables import TABLE_FORMATS, check_writable
 
     for path, formats in ((output, TABLE_FORMATS), (summary, TABLE_FORMATS), (embeddings, EMBEDDING_FORMATS)):
         if path is not None:
@@ -106,7 +107,7 @@ def _report(result: AnalysisResult, outputs: list[Path]) -> None:
     if len(summary):
         stderr.print(table)
     written = f"; wrote {', '.join(map(str, outputs))}" if outputs else ""
-    stderr.print(f"frames {len(result)}, faces {faces}, tracks {len(summary)}{written}", highlight=False)
+    say(f"frames {len(result)}, faces {faces}, tracks {len(summary)}{written}")
 
 
 SourceArgument = Annotated[
@@ -220,7 +221,7 @@ def analyze_command(
 def _save(result: AnalysisResult, output: Path | None, summary: Path | None, embeddings: Path | None,
           video: Path | None, plots: Path | None, quiet: bool) -> None:  # fmt: skip
     for failure in result.failures:
-        stderr.print(f"[yellow]skipped:[/yellow] {failure.reason}", highlight=False, soft_wrap=True)
+        say(f"[yellow]skipped:[/yellow] {failure.reason}")
     if result.failures and not result.frames:
         raise InputError(f"none of the {len(result.failures)} images could be read")
     written = [result.save(output)] if output is not None else []

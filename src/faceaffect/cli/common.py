@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from faceaffect.errors import FaceaffectError
+from faceaffect.core.errors import FaceaffectError
 
 app = typer.Typer(
     help="Facial affect analysis: expressions, valence and arousal per face.", no_args_is_help=True
@@ -23,6 +23,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def say(message: str) -> None:
+    """One message line on stderr (rich markup allowed), never broken at the terminal's width: paths and
+    figures stay whole for people and for programs reading the output."""
+    stderr.print(message, highlight=False, soft_wrap=True)
+
+
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn a FaceaffectError into one line on stderr and exit code 1 (no traceback for user mistakes)."""
 
@@ -31,7 +37,7 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except FaceaffectError as error:
-            stderr.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+            say(f"[red]error:[/red] {escape(str(error))}")
             raise typer.Exit(1) from None
 
     return wrapper

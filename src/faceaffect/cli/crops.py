@@ -20,12 +20,12 @@ from faceaffect.cli.common import (
     ThreadsOption,
     app,
     progress_bar,
-    stderr,
+    say,
     user_errors,
 )
-from faceaffect.errors import InputError
-from faceaffect.preprocess import expand_images
-from faceaffect.registry import REGISTRY
+from faceaffect.core.errors import InputError
+from faceaffect.hub.registry import REGISTRY
+from faceaffect.images import expand_images
 
 
 @app.command()
@@ -67,8 +67,9 @@ def predict_crops(
     """Predict expressions, valence and arousal for face crops (no detection: each image is one face)."""
     import numpy as np
 
+    from faceaffect.core.io import write_array, write_table
     from faceaffect.recognizer import Recognizer
-    from faceaffect.tables import crop_predictions_table, write_array, write_table
+    from faceaffect.results import crop_predictions_table
 
     files = expand_images(paths)
     if not files:
@@ -79,7 +80,7 @@ def predict_crops(
     with progress_bar("crops", quiet) as progress:
         rows, failures = recognizer.predict_files(files, embeddings=embeddings is not None, progress=progress)
     for failure in failures:
-        stderr.print(f"[yellow]skipped:[/yellow] {failure.reason}", highlight=False, soft_wrap=True)
+        say(f"[yellow]skipped:[/yellow] {failure.reason}")
     frame = crop_predictions_table(rows, recognizer.labels, recognizer.config.name)
     if output is None:
         frame.to_csv(sys.stdout, index=False)

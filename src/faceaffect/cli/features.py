@@ -16,7 +16,7 @@ from faceaffect.cli.common import (
     ThreadsOption,
     app,
     progress_bar,
-    stderr,
+    say,
     user_errors,
 )
 from faceaffect.recognizer import DEFAULT_MODEL
@@ -77,10 +77,9 @@ def features(
             progress=progress,
         )
     for _, reason in report.failures:
-        stderr.print(f"[yellow]skipped:[/yellow] {reason}", highlight=False, soft_wrap=True)
+        say(f"[yellow]skipped:[/yellow] {reason}")
     faces = sum(report.store.videos[v].rows for v in report.written)
-    stderr.print(
+    say(
         f"{len(report.written)} video(s) written ({faces} faces), {len(report.skipped)} already in the "
-        f"store, {len(report.failures)} unreadable image(s); features in {out}",
-        highlight=False,
+        f"store, {len(report.failures)} unreadable image(s); features in {out}"
     )

@@ -26,20 +26,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from faceaffect.core.errors import InputError
+from faceaffect.core.types import FaceBox
 from faceaffect.downstream.abaw import parse_frame_name
 from faceaffect.downstream.features import FeatureStore, VideoEntry, VideoFeatures, model_info
-from faceaffect.errors import InputError
-from faceaffect.preprocess import crop_box, load_image
+from faceaffect.images import IMAGE_SUFFIXES, load_image
+from faceaffect.preprocess import crop_box
 from faceaffect.recognizer import DEFAULT_MODEL, Recognizer
-from faceaffect.types import FaceBox
+from faceaffect.video.sources import VIDEO_SUFFIXES
 
 if TYPE_CHECKING:
     from faceaffect.analysis import Analyzer
     from faceaffect.detect import FaceDetector
     from faceaffect.downstream.audio import AudioEncoder
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 Progress = Callable[[int, int], None]
 
 

@@ -25,6 +25,9 @@ from functools import reduce
 import torch
 from torch import nn
 
+from faceaffect.hub.registry import ModelConfig
+from faceaffect.models.architectures import register_architecture
+
 __all__ = ["DDAMFNBackbone", "checkpoint_filter_fn"]
 
 StateDict = dict[str, torch.Tensor]
@@ -243,3 +246,10 @@ def checkpoint_filter_fn(state_dict: StateDict) -> StateDict:
         (f"head.{key.removeprefix('fc.')}" if key.startswith("fc.") else f"backbone.{key}"): value
         for key, value in state.items()
     }
+
+
+def _build(config: ModelConfig) -> nn.Module:
+    return DDAMFNBackbone(embedding_dim=config.embedding_dim)
+
+
+register_architecture("ddamfn", _build, checkpoint_filter_fn)

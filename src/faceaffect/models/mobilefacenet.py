@@ -31,6 +31,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from faceaffect.hub.registry import ModelConfig
+from faceaffect.models.architectures import register_architecture
+
 __all__ = ["MobileFaceNet", "checkpoint_filter_fn", "gdc_kernel_size"]
 
 StateDict = dict[str, torch.Tensor]
@@ -227,3 +230,10 @@ def checkpoint_filter_fn(state_dict: StateDict) -> StateDict:
     out["head.weight"] = rest[f"{head}weight"]
     out["head.bias"] = rest[f"{head}bias"]
     return out
+
+
+def _build(config: ModelConfig) -> nn.Module:
+    return MobileFaceNet(embedding_dim=config.embedding_dim, input_size=config.input_size)
+
+
+register_architecture("mobilefacenet", _build, checkpoint_filter_fn)

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from faceaffect.registry import ModelConfig
+from faceaffect.hub.registry import ModelConfig
 
 
 class HeadOutput(NamedTuple):

@@ -3,7 +3,7 @@
 >>> data = onnx_bytes(create_model("mbf_va_mtl"))  # doctest: +SKIP
 >>> OnnxEngine(data, config)  # doctest: +SKIP
 
-Two output layouts (see ``faceaffect.runtime.onnx_graph``): ``faceaffect`` names ``logits``,
+Two output layouts (see ``faceaffect.onnx.graph``): ``faceaffect`` names ``logits``,
 ``valence_arousal`` (models with VA) and ``embedding``; ``published`` writes the single ``output`` of the
 HSEmotion ONNX files, which other tools (e.g. the ``hsemotion-onnx`` package) read. Batch size is dynamic.
 """
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from faceaffect.models.multitask import MultiTaskModel
-from faceaffect.runtime.onnx_graph import (
+from faceaffect.onnx.graph import (
     EMBEDDING,
     FACEAFFECT_LAYOUT,
     LOGITS,

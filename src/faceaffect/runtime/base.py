@@ -7,8 +7,8 @@ from typing import Protocol
 
 import numpy as np
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.registry import ModelConfig
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.hub.registry import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.registry import ModelConfig
-from faceaffect.runtime.base import EngineOutput
-from faceaffect.runtime.onnx_graph import (
+from faceaffect.core.errors import CheckpointError, FaceaffectError
+from faceaffect.hub.registry import ModelConfig
+from faceaffect.onnx.graph import (
     EMBEDDING,
     LOGITS,
     PUBLISHED_LAYOUT,
@@ -32,7 +31,7 @@ from faceaffect.runtime.onnx_graph import (
     optimize_for_runtime,
     ort_errors,
 )
-from faceaffect.weights.errors import CheckpointError
+from faceaffect.runtime.base import EngineOutput
 
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 CPU_BATCH = 4
@@ -79,7 +78,7 @@ def onnx_providers(device: str) -> list[str | tuple[str, dict[str, str]]]:
 
 
 class OnnxEngine:
-    """Runs an ONNX model of either layout (see ``faceaffect.runtime.onnx_graph``) on normalised batches.
+    """Runs an ONNX model of either layout (see ``faceaffect.onnx.graph``) on normalised batches.
 
     ``model`` is a ``.onnx`` file or its bytes; ``threads`` is the intra-op threads of one ``run`` call
     (default 1 on CPU); ``concurrency`` = physical cores // threads on CPU, 1 on a GPU.

@@ -20,9 +20,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from faceaffect.errors import FaceaffectError
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.hub import save_pretrained
+from faceaffect.hub.registry import ModelConfig
 from faceaffect.models import MultiTaskModel, create_model
-from faceaffect.registry import ModelConfig
 from faceaffect.runtime.base import resolve_device
 from faceaffect.train.checkpoint import load_checkpoint, load_init_weights, save_checkpoint
 from faceaffect.train.config import StageConfig, TrainConfig
@@ -31,7 +32,6 @@ from faceaffect.train.evaluate import evaluate, model_outputs
 from faceaffect.train.losses import class_weights, multitask_loss
 from faceaffect.train.sam import SAM
 from faceaffect.train.transforms import ImageTransform
-from faceaffect.weights import save_pretrained
 
 METRIC_COLUMNS = (
     "epoch", "stage", "lr", "train_loss", "train_expression_loss", "train_va_loss", "train_accuracy",

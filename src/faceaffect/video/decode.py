@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from faceaffect.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError, InputError
 
 
 @dataclass(frozen=True)

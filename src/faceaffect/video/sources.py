@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from faceaffect.errors import InputError
-from faceaffect.preprocess import IMAGE_SUFFIXES, expand_images, load_image
+from faceaffect.core.errors import InputError
+from faceaffect.images import IMAGE_SUFFIXES, expand_images, load_image
 from faceaffect.video.decode import DecodedFrame, InputFailure, Sampling, VideoReader
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 
 
 class Source(Protocol):

@@ -21,9 +21,9 @@ from typing import NamedTuple, cast
 
 import numpy as np
 
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.types import FaceBox
 from faceaffect.detect.base import FaceDetector, MultiScaleDetector
-from faceaffect.errors import FaceaffectError
-from faceaffect.types import FaceBox
 from faceaffect.video.decode import DecodedFrame
 
 SMALL_TRACK_MARGIN = 1.25  # tracks this close to the coarse passes' smallest face keep the search on

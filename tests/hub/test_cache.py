@@ -1,4 +1,4 @@
-"""Download, cache, verification and offline mode of faceaffect.weights.cache against a local HTTP server."""
+"""Download, cache, verification and offline mode of faceaffect.hub.cache against a local HTTP server."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from faceaffect.registry import WeightSource
-from faceaffect.weights import (
+from faceaffect.hub import (
     ChecksumMismatchError,
     HTTPDownloadError,
     NetworkError,
@@ -23,6 +22,7 @@ from faceaffect.weights import (
     hash_file,
     sha256_file,
 )
+from faceaffect.hub.registry import WeightSource
 
 CONTENT = b"published weights \x00\x01\x02" * 1000
 

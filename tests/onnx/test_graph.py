@@ -1,4 +1,4 @@
-"""Graph rewrites of ``faceaffect.runtime.onnx_graph``: pads computed from the input's shape become constants,
+"""Graph rewrites of ``faceaffect.onnx.graph``: pads computed from the input's shape become constants,
 PReLU becomes Mul + Max (or Relu arithmetic), with the same outputs."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from faceaffect.models.onnx_export import onnx_bytes
-from faceaffect.runtime.onnx_graph import expand_prelu, fold_computed_pads
+from faceaffect.onnx.graph import expand_prelu, fold_computed_pads
 
 SIZE = 8
 

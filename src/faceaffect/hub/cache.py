@@ -1,6 +1,6 @@
 """Download published weight files once, verify them, and keep them in a local cache.
 
->>> from faceaffect.registry import get_config
+>>> from faceaffect.hub.registry import get_config
 >>> path = fetch(get_config("enet_b0_8_va_mtl").weights)  # doctest: +SKIP
 
 The cache lives in ``$FACEAFFECT_HOME`` (default ``~/.cache/faceaffect``), one file per source under
@@ -14,20 +14,20 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from faceaffect.registry import WeightSource
-from faceaffect.weights.errors import (
+from faceaffect.core.errors import (
     ChecksumMismatchError,
     HTTPDownloadError,
     NetworkError,
     WeightsNotCachedError,
 )
+from faceaffect.core.io import atomic_path
+from faceaffect.hub.registry import WeightSource
 
 ProgressFn = Callable[[int, int], None]
 """``progress(done_bytes, total_bytes)``; ``total_bytes`` is 0 when the server does not announce a size."""
@@ -145,16 +145,10 @@ def fetch(
         raise WeightsNotCachedError(
             f"offline and {source.filename} is not cached; download {source.url} and put it at {target}"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{source.filename}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as out:
             _download(source, out, progress)
         verify(tmp, source)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

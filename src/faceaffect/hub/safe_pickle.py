@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from faceaffect.weights.errors import CheckpointError, UnsafeCheckpointError
+from faceaffect.core.errors import CheckpointError, UnsafeCheckpointError
 
 if TYPE_CHECKING:
     import torch

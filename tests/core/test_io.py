@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.tables import check_writable, write_table
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.io import check_writable, write_table
 
 
 def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:

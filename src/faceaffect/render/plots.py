@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from faceaffect.tables import atomic_path
+from faceaffect.core.io import atomic_path
 
 
 def _pyplot() -> Any:

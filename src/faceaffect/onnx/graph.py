@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from faceaffect.registry import ModelConfig
-from faceaffect.weights.errors import CheckpointError
+from faceaffect.core.errors import CheckpointError
+from faceaffect.hub.registry import ModelConfig
 
 if TYPE_CHECKING:
     import onnx

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from faceaffect.weights import CheckpointError, UnsafeCheckpointError, read_module_state_dict, read_state_dict
-from faceaffect.weights.safe_pickle import _RestrictedUnpickler
+from faceaffect.hub import CheckpointError, UnsafeCheckpointError, read_module_state_dict, read_state_dict
+from faceaffect.hub.safe_pickle import _RestrictedUnpickler
 
 FORMATS = pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
 

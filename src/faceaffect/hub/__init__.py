@@ -2,12 +2,21 @@
 
 Importing this package needs neither torch nor timm; the readers import torch when called.
 
->>> from faceaffect.weights import fetch, default_cache_dir
+>>> from faceaffect.hub import fetch, default_cache_dir
 """
 
 from __future__ import annotations
 
-from faceaffect.weights.cache import (
+from faceaffect.core.errors import (
+    CheckpointError,
+    ChecksumMismatchError,
+    HTTPDownloadError,
+    NetworkError,
+    UnsafeCheckpointError,
+    WeightsError,
+    WeightsNotCachedError,
+)
+from faceaffect.hub.cache import (
     ProgressFn,
     cache_path,
     default_cache_dir,
@@ -18,17 +27,7 @@ from faceaffect.weights.cache import (
     sha256_file,
     verify,
 )
-from faceaffect.weights.errors import (
-    CheckpointError,
-    ChecksumMismatchError,
-    HTTPDownloadError,
-    NetworkError,
-    UnsafeCheckpointError,
-    WeightsError,
-    WeightsNotCachedError,
-)
-from faceaffect.weights.safe_pickle import read_module_state_dict, read_state_dict
-from faceaffect.weights.safetensors_io import (
+from faceaffect.hub.model_folder import (
     is_pretrained_dir,
     load_pretrained_files,
     read_config,
@@ -36,6 +35,7 @@ from faceaffect.weights.safetensors_io import (
     save_pretrained,
     write_config,
 )
+from faceaffect.hub.safe_pickle import read_module_state_dict, read_state_dict
 
 __all__ = [
     "CheckpointError",

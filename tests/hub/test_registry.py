@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from faceaffect.labels import AFFECTNET_7, AFFECTNET_8
-from faceaffect.registry import REGISTRY, ModelConfig, get_config, list_models
+from faceaffect.core.labels import AFFECTNET_7, AFFECTNET_8
+from faceaffect.hub.registry import REGISTRY, ModelConfig, get_config, list_models
 
 EXPECTED = {  # name: (input size, embedding, classes, has VA)
     "enet_b0_8_best_afew": (224, 1280, 8, False),

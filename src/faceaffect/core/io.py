@@ -1,18 +1,17 @@
-"""Writing result tables and arrays atomically (CSV, Parquet, JSON lines, npy), chosen by file extension."""
+"""Writing files atomically; result tables and arrays as CSV, Parquet, JSON lines or npy, by extension."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.types import FacePrediction
+from faceaffect.core.errors import FaceaffectError
 
 TABLE_FORMATS = (".csv", ".parquet", ".jsonl")
 
@@ -89,15 +88,3 @@ def write_array(array: np.ndarray, path: str | Path) -> Path:
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, array)
     return path
-
-
-def crop_predictions_table(
-    rows: Iterable[tuple[str, FacePrediction]], labels: tuple[str, ...], model_name: str
-) -> pd.DataFrame:
-    """One row per crop: path, a probability column per label, top_label, valence, arousal, model.
-
-    The columns are the same when there are no rows, so an empty result is still a valid table.
-    """
-    columns = ["path", *labels, "top_label", "valence", "arousal", "model"]
-    records = [{"path": path, **prediction.as_dict(), "model": model_name} for path, prediction in rows]
-    return pd.DataFrame.from_records(records, columns=columns)

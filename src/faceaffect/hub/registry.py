@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from faceaffect.errors import UnknownModelError
-from faceaffect.labels import label_set
+from faceaffect.core.errors import UnknownModelError
+from faceaffect.core.labels import label_set
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
 
+DEFAULT_MODEL = "mbf_ferplus_8"  # embedded in the package: works offline, no download
 UPSTREAM = "https://github.com/av-savchenko/face-emotion-recognition/blob/main/models/"
 
 

@@ -29,16 +29,17 @@ from make_published import (
     write_pickle,
 )
 
-from faceaffect.models.loading import load_model
-from faceaffect.recognizer import Recognizer, softmax
-from faceaffect.registry import REGISTRY, ModelConfig, WeightSource, get_config
-from faceaffect.runtime.onnx_graph import optimize_for_runtime
-from faceaffect.weights import (
+from faceaffect.core.numeric import softmax
+from faceaffect.hub import (
     ChecksumMismatchError,
     UnsafeCheckpointError,
     WeightsNotCachedError,
     read_module_state_dict,
 )
+from faceaffect.hub.registry import REGISTRY, ModelConfig, WeightSource, get_config
+from faceaffect.models.loading import load_model
+from faceaffect.onnx.graph import optimize_for_runtime
+from faceaffect.recognizer import Recognizer
 
 MODELS = list(FIXTURES)
 TORCH_ATOL = 5e-6  # the same module on the same input: only float rounding (times the output's scale)
@@ -114,7 +115,7 @@ def test_files_are_rebuilt_byte_for_byte(files, name):
     assert (files[name].name, files[name].stat().st_size) == (expected["file"], expected["bytes"])
     assert sha256(files[name]) == expected["sha256"], (
         "not the file the references were made for (does a new torch write archives differently?): "
-        "check, then run python tests/weights/make_published.py"
+        "check, then run python tests/hub/make_published.py"
     )
 
 

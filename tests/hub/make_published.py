@@ -17,7 +17,7 @@ rebuild them and check their sha256 against ``published/manifest.json``. The ref
 from the original architectures holding the same weights: timm's EfficientNet, the module upstream pickled;
 for MobileFaceNet, the upstream classes' forward applied record by record (``_mobilefacenet_forward``).
 
-    python tests/weights/make_published.py   # re-measure statistics, rewrite references and manifest
+    python tests/hub/make_published.py   # re-measure statistics, rewrite references and manifest
 
 Structure established from the upstream training notebooks and ``convert_pt_to_onnx.py`` of
 av-savchenko/face-emotion-recognition (``torch.save(model, PATH)``, the classifier replacements, the export
@@ -333,9 +333,10 @@ def normalized(images: np.ndarray, fixture: Fixture) -> torch.Tensor:
 def original_efficientnet(root: Record) -> torch.nn.Module:
     """timm's EfficientNet-B0 with the record's classifier and weights: the module upstream pickled and
     exported (loading ``strict`` also proves that the records hold its every key and shape)."""
+    from faceaffect.hub.registry import get_config
     from faceaffect.models.timm_backbones import create_timm_backbone
 
-    model = create_timm_backbone("tf_efficientnet_b0")
+    model = create_timm_backbone(get_config("enet_b0_8_va_mtl"))  # num_classes=0: classifier set below
     head = root.children["classifier"]
     layer = torch.nn.Linear(1280, head.children.get("0", head).attrs["out_features"])
     model.classifier = torch.nn.Sequential(layer) if head.children else layer

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from faceaffect.registry import get_config
-from faceaffect.weights import CheckpointError, load_pretrained_files, read_safetensors, save_pretrained
-from faceaffect.weights.safetensors_io import CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME
+from faceaffect.hub import CheckpointError, load_pretrained_files, read_safetensors, save_pretrained
+from faceaffect.hub.model_folder import CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME
+from faceaffect.hub.registry import get_config
 
 
 def state() -> dict[str, torch.Tensor]:

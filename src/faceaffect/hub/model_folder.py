@@ -8,14 +8,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from faceaffect.registry import ModelConfig
-from faceaffect.weights.errors import CheckpointError
+from faceaffect.core.errors import CheckpointError
+from faceaffect.core.io import atomic_path
+from faceaffect.hub.registry import ModelConfig
 
 if TYPE_CHECKING:
     import torch
@@ -34,7 +32,8 @@ def save_pretrained(model_state: dict[str, torch.Tensor], config: ModelConfig, d
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model_state.items()}
-    _write_atomic(directory / WEIGHTS_NAME, lambda path: save_file(tensors, path, metadata={"format": "pt"}))
+    with atomic_path(directory / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
     write_config(config, directory)
     return directory
 
@@ -44,21 +43,9 @@ def write_config(config: ModelConfig, directory: str | Path) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     document = {_VERSION_KEY: FORMAT_VERSION, **config.to_dict()}
-    _write_atomic(
-        directory / CONFIG_NAME,
-        lambda path: Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8"),
-    )
+    with atomic_path(directory / CONFIG_NAME) as tmp:
+        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return directory / CONFIG_NAME
-
-
-def _write_atomic(target: Path, write: Callable[[str], Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def is_pretrained_dir(path: str | Path) -> bool:

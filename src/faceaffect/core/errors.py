@@ -1,8 +1,18 @@
-"""The weights error family: each failure is one line saying what went wrong and what to do."""
+"""The exception family: every user-facing failure is a FaceaffectError with a one-line message."""
 
 from __future__ import annotations
 
-from faceaffect.errors import FaceaffectError
+
+class FaceaffectError(Exception):
+    """Base of every error caused by input, configuration or environment (not by a bug)."""
+
+
+class InputError(FaceaffectError):
+    """An input file or array cannot be used (missing, unreadable, wrong shape or type)."""
+
+
+class UnknownModelError(FaceaffectError, ValueError):
+    """A model name that is neither registered nor a saved model folder."""
 
 
 class WeightsError(FaceaffectError):
