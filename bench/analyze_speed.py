@@ -44,7 +44,7 @@ def build_recognizer(model: str, batch_size: int, threads: int):
 
 def main() -> None:
     from faceaffect.analysis import Analyzer
-    from faceaffect.recognizer import DEFAULT_MODEL
+    from faceaffect.hub.registry import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", nargs="?", type=Path, default=VIDEO)

@@ -9,9 +9,9 @@ import pytest
 
 from faceaffect.hub import load_pretrained_files
 from faceaffect.hub.cache import packaged_file
-from faceaffect.hub.registry import get_config
+from faceaffect.hub.registry import DEFAULT_MODEL, get_config
 from faceaffect.models import load_model
-from faceaffect.recognizer import DEFAULT_MODEL, Recognizer
+from faceaffect.recognizer import Recognizer
 from faceaffect.train.datasets import decode, read_ferplus
 
 

@@ -6,15 +6,16 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from faceaffect.core.errors import InputError
 from faceaffect.core.numeric import softmax
 from faceaffect.core.types import FacePrediction
-from faceaffect.hub.registry import DEFAULT_MODEL, ModelConfig
+from faceaffect.hub.registry import ModelConfig
 from faceaffect.images import ImageLike, load_image
+from faceaffect.options import RuntimeOptions, with_settings
 from faceaffect.preprocess import preprocess
 from faceaffect.runtime.base import Engine, EngineOutput
 from faceaffect.runtime.factory import create_engine
@@ -36,11 +37,10 @@ class CropFailure:
 class Recognizer:
     """Predict expressions, valence and arousal for RGB face crops.
 
-    ``model`` is a registered name, a saved model folder, or a ``MultiTaskModel``. ``engine`` is ``torch``,
-    ``onnx`` or ``auto`` (ONNX Runtime on CPU when an ONNX file exists, torch on GPU; see
-    ``faceaffect.runtime.create_engine``); ``threads`` sets ONNX Runtime's threads per batch (default 1, with
-    one batch in flight per physical core). Batches are preprocessed and run on ``engine.concurrency``
-    threads at once; a small input is split so every thread gets a share.
+    ``model`` is a registered name, a saved model folder, or a ``MultiTaskModel`` (default:
+    ``options.model``). ``options`` (:class:`~faceaffect.options.RuntimeOptions`: device, engine, threads,
+    batch size, offline) say how it runs; ``settings`` change fields of it by name. Batches are preprocessed
+    and run on ``engine.concurrency`` threads at once; a small input is split so every thread gets a share.
 
     >>> recognizer = Recognizer("enet_b0_8_va_mtl")  # doctest: +SKIP
     >>> recognizer.predict([crop])[0].top_label  # doctest: +SKIP
@@ -49,20 +49,23 @@ class Recognizer:
 
     def __init__(
         self,
-        model: str | Path | MultiTaskModel = DEFAULT_MODEL,
+        model: str | Path | MultiTaskModel | None = None,
         *,
-        device: str = "cpu",
-        batch_size: int = 32,
-        offline: bool | None = None,
-        engine: str = "auto",
-        threads: int | None = None,
+        options: RuntimeOptions | None = None,
+        **settings: Any,
     ) -> None:
-        if batch_size < 1:
-            raise InputError(f"batch size must be at least 1, got {batch_size}")
+        options = with_settings(options or RuntimeOptions(), settings)
+        if isinstance(model, str | Path):
+            options = options.replace(model=str(model))
+        self.options = options
         self.engine: Engine = create_engine(
-            model, engine=engine, device=device, offline=offline, threads=threads
+            options.model if model is None or isinstance(model, str | Path) else model,
+            engine=options.engine,
+            device=options.device,
+            offline=options.offline,
+            threads=options.threads,
         )
-        self.batch_size = batch_size
+        self.batch_size = options.batch_size
         self._pool: ThreadPoolExecutor | None = None
 
     @property

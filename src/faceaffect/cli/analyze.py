@@ -12,6 +12,9 @@ import typer
 from rich.table import Table
 
 from faceaffect.cli.common import (
+    ANALYSIS,
+    RUNTIME,
+    BatchSizeOption,
     DeviceOption,
     EngineOption,
     ModelOption,
@@ -20,12 +23,13 @@ from faceaffect.cli.common import (
     ThreadsOption,
     app,
     progress_bar,
+    runtime_options,
     say,
     stderr,
     user_errors,
 )
 from faceaffect.core.errors import InputError
-from faceaffect.recognizer import DEFAULT_MODEL
+from faceaffect.options import AnalyzerOptions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -173,26 +177,26 @@ def analyze_command(
     embeddings: EmbeddingsOption = None,
     video: VideoOption = None,
     plots: PlotsOption = None,
-    model: ModelOption = DEFAULT_MODEL,
-    detector: DetectorOption = "blazeface",
-    min_score: MinScoreOption = None,
-    min_face_size: MinFaceOption = None,
-    margin: MarginOption = 0.0,
-    stride: StrideOption = 1,
-    target_fps: TargetFpsOption = None,
-    max_frames: MaxFramesOption = None,
-    detect_every: DetectEveryOption = 1,
-    max_gap: MaxGapOption = 5,
-    small_face_every: SmallFaceEveryOption = 10,
-    track_iou: TrackIouOption = 0.3,
-    min_track_score: TrackScoreOption = 0.65,
-    smooth_frames: SmoothFramesOption = 0,
-    smooth_seconds: SmoothSecondsOption = 0.0,
+    model: ModelOption = RUNTIME.model,
+    detector: DetectorOption = ANALYSIS.detector,
+    min_score: MinScoreOption = ANALYSIS.min_score,
+    min_face_size: MinFaceOption = ANALYSIS.min_face_size,
+    margin: MarginOption = ANALYSIS.margin,
+    stride: StrideOption = ANALYSIS.stride,
+    target_fps: TargetFpsOption = ANALYSIS.target_fps,
+    max_frames: MaxFramesOption = ANALYSIS.max_frames,
+    detect_every: DetectEveryOption = ANALYSIS.detect_every,
+    max_gap: MaxGapOption = ANALYSIS.max_gap,
+    small_face_every: SmallFaceEveryOption = ANALYSIS.small_face_every,
+    track_iou: TrackIouOption = ANALYSIS.track_iou,
+    min_track_score: TrackScoreOption = ANALYSIS.min_track_score,
+    smooth_frames: SmoothFramesOption = ANALYSIS.smooth_frames,
+    smooth_seconds: SmoothSecondsOption = ANALYSIS.smooth_seconds,
     show: ShowOption = None,
-    device: DeviceOption = "cpu",
-    engine: EngineOption = "auto",
-    threads: ThreadsOption = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    device: DeviceOption = RUNTIME.device,
+    engine: EngineOption = RUNTIME.engine,
+    threads: ThreadsOption = RUNTIME.threads,
+    batch_size: BatchSizeOption = RUNTIME.batch_size,
     offline: OfflineOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -200,12 +204,11 @@ def analyze_command(
     from faceaffect.analysis import Analyzer
 
     _check_outputs(output, embeddings, video, plots, summary, source)
-    analyzer = Analyzer(model, detector, device=device, batch_size=batch_size, offline=offline or None,
-                        engine=engine, threads=threads, min_score=min_score, min_face_size=min_face_size,
-                        margin=margin, stride=stride, target_fps=target_fps, max_frames=max_frames,
-                        detect_every=detect_every, max_gap=max_gap, small_face_every=small_face_every,
-                        track_iou=track_iou, min_track_score=min_track_score, smooth_frames=smooth_frames,
-                        smooth_seconds=smooth_seconds, embeddings=embeddings is not None)  # fmt: skip
+    options = AnalyzerOptions(detector, min_score, min_face_size, margin, stride, target_fps, max_frames,
+                              detect_every, max_gap, small_face_every, track_iou, min_track_score,
+                              smooth_frames, smooth_seconds, embeddings=embeddings is not None)  # fmt: skip
+    runtime = runtime_options(model, device, engine, threads, batch_size, offline)
+    analyzer = Analyzer(runtime=runtime, options=options)
     frames = analyzer.open(source)
     live = frames.kind == "camera"
     sink = LiveSink(analyzer, frames.name, output is None, show) if live else None

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from faceaffect.core.errors import FaceaffectError
+from faceaffect.options import AnalyzerOptions, RuntimeOptions
 
 app = typer.Typer(
     help="Facial affect analysis: expressions, valence and arousal per face.", no_args_is_help=True
@@ -60,6 +61,18 @@ def progress_bar(description: str, quiet: bool) -> Iterator[Callable[[int, int],
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
+RUNTIME = RuntimeOptions()  # the defaults every command's flags show
+ANALYSIS = AnalyzerOptions()
+
+
+def runtime_options(
+    model: str, device: str, engine: str, threads: int | None, batch_size: int, offline: bool
+) -> RuntimeOptions:
+    """The runtime flags every model-running command shares, as options (``--offline`` absent: the
+    environment decides)."""
+    return RuntimeOptions(model, device, engine, threads, batch_size, offline or None)
+
+
 ModelOption = Annotated[
     str,
     typer.Option(
@@ -73,6 +86,7 @@ EngineOption = Annotated[
         help="onnx (ONNX Runtime), torch, or auto: onnx on CPU when an ONNX file exists, torch on GPU."
     ),
 ]
+BatchSizeOption = Annotated[int, typer.Option(min=1, help="Faces per batch at most.")]
 ThreadsOption = Annotated[
     int | None,
     typer.Option(min=1, help="ONNX Runtime threads per batch (default 1, one batch per physical core)."),

@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 
 from faceaffect.cli.common import (
+    ANALYSIS,
+    RUNTIME,
+    BatchSizeOption,
     DeviceOption,
     EngineOption,
     ModelOption,
@@ -19,7 +22,6 @@ from faceaffect.cli.common import (
     say,
     user_errors,
 )
-from faceaffect.recognizer import DEFAULT_MODEL
 
 
 @app.command()
@@ -27,10 +29,10 @@ from faceaffect.recognizer import DEFAULT_MODEL
 def features(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, frame folders, images, or dataset folders.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Feature store folder (created or resumed).")],
-    model: ModelOption = DEFAULT_MODEL,
+    model: ModelOption = RUNTIME.model,
     detector: Annotated[
         str, typer.Option(help="Face detector for videos (and images with --detect-images).")
-    ] = "blazeface",
+    ] = ANALYSIS.detector,
     detect_images: Annotated[
         bool, typer.Option(help="Detect faces in images too (default: images are face crops).")
     ] = False,
@@ -40,10 +42,10 @@ def features(
     audio_model: Annotated[
         str | None, typer.Option(help="Also store wav2vec2-class audio states (local folder or cached name).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    device: DeviceOption = "cpu",
-    engine: EngineOption = "auto",
-    threads: ThreadsOption = None,
+    batch_size: BatchSizeOption = RUNTIME.batch_size,
+    device: DeviceOption = RUNTIME.device,
+    engine: EngineOption = RUNTIME.engine,
+    threads: ThreadsOption = RUNTIME.threads,
     offline: OfflineOption = False,
     quiet: QuietOption = False,
 ) -> None:

@@ -30,9 +30,10 @@ from faceaffect.core.errors import InputError
 from faceaffect.core.types import FaceBox
 from faceaffect.downstream.abaw import parse_frame_name
 from faceaffect.downstream.features import FeatureStore, VideoEntry, VideoFeatures, model_info
+from faceaffect.hub.registry import DEFAULT_MODEL
 from faceaffect.images import IMAGE_SUFFIXES, load_image
 from faceaffect.preprocess import crop_box
-from faceaffect.recognizer import DEFAULT_MODEL, Recognizer
+from faceaffect.recognizer import Recognizer
 from faceaffect.video.sources import VIDEO_SUFFIXES
 
 if TYPE_CHECKING:

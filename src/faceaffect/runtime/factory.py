@@ -19,12 +19,10 @@ from faceaffect.core.extras import is_installed, optional_import
 from faceaffect.hub.cache import cache_path, is_offline
 from faceaffect.hub.model_folder import ONNX_NAME, WEIGHTS_NAME
 from faceaffect.hub.resolve import ResolvedModel, resolve_model
-from faceaffect.runtime.base import Engine
+from faceaffect.runtime.base import ENGINES, Engine
 
 if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
-
-ENGINES = ("auto", "torch", "onnx")
 
 
 def create_engine(
