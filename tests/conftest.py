@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(
+    os.environ.get("FACEAFFECT_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+).resolve()
+STRICT = os.environ.get("FACEAFFECT_TEST_STRICT") == "1"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A test's real component (sample data, a browser, a cluster) is missing: skip with the reason, or,
+    where everything must run (``FACEAFFECT_TEST_STRICT=1``, as CI sets it), fail."""
+    if STRICT:
+        pytest.fail(f"{reason} (FACEAFFECT_TEST_STRICT=1: nothing may be skipped)", pytrace=False)
+    pytest.skip(reason)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -24,9 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data beside the checkout; tests that need it skip with a reason when it is absent."""
+    """The sample data: ``$FACEAFFECT_TEST_DATA``, default ../shared/data beside the checkout."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+        unavailable(f"sample data not found at {SHARED_DATA} (set FACEAFFECT_TEST_DATA)")
     return SHARED_DATA
 
 

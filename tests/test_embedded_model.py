@@ -27,7 +27,17 @@ def test_default_is_the_embedded_model_and_its_files_verify() -> None:
     folder = packaged_file(config.weights).parent  # raises when the sha256 does not match
     assert packaged_file(config.onnx).parent == folder
     saved, state = load_pretrained_files(folder)
-    for field in ("arch", "input_size", "mean", "std", "label_set", "has_va", "embedding_dim", "extra"):
+    for field in (
+        "arch",
+        "input_size",
+        "mean",
+        "std",
+        "label_set",
+        "has_va",
+        "embedding_dim",
+        "grayscale",
+        "flip_average",
+    ):
         assert getattr(saved, field) == getattr(config, field), field
     assert sum(t.numel() for t in state.values()) < 3_000_000  # a few MB, fit to ship in the package
     assert (folder / "MODEL_CARD.md").is_file()

@@ -90,7 +90,7 @@ def test_embedded_shaped_model_folder_runs_on_onnx_alone(face_crops, tmp_path) -
     recalibrate_batchnorm(model, preprocess(face_crops, config))
     export_model(model, tmp_path / "default", check_images=face_crops)
     onnx = Recognizer(tmp_path / "default", engine="onnx")
-    assert onnx.config.extra == {"grayscale": True, "flip_average": True}
+    assert onnx.config.grayscale and onnx.config.flip_average
     assert onnx.config.input_size == config.input_size
     got = onnx.predict(face_crops)
     mirrored = onnx.predict([np.ascontiguousarray(crop[:, ::-1]) for crop in face_crops])

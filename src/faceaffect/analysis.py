@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from faceaffect.core.progress import Progress
 from faceaffect.core.types import FrameResult
 from faceaffect.detect import create_detector
 from faceaffect.detect.base import FaceDetector
@@ -24,7 +25,7 @@ from faceaffect.options import AnalyzerOptions, RuntimeOptions, split_settings
 from faceaffect.preprocess import crop_box
 from faceaffect.recognizer import Recognizer
 from faceaffect.results import AnalysisResult
-from faceaffect.video.decode import DecodedFrame
+from faceaffect.video.decode import DecodedFrame, SourceKind
 from faceaffect.video.prefetch import prefetched
 from faceaffect.video.sources import Source, open_source
 from faceaffect.video.tracking import FrameTracker, TrackedFrame
@@ -32,7 +33,6 @@ from faceaffect.video.tracking import FrameTracker, TrackedFrame
 if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
 
-Progress = Callable[[int, int | None], None]
 OnFrame = Callable[[np.ndarray, FrameResult], bool | None]
 SourceLike = str | Path | int | Source
 
@@ -87,7 +87,7 @@ class Analyzer:
     ) -> Iterator[tuple[np.ndarray, FrameResult]]:
         """(RGB frame, result) pairs as they are ready, for live display or drawing."""
         frames = self.open(source)
-        live = frames.kind == "camera"  # live: each frame as soon as it is tracked, not in batches of frames
+        live = frames.kind == SourceKind.CAMERA  # live: each frame as soon as tracked, not in batches
         max_frames = 1 if live else self.recognizer.batch_size
         tracked = _tracked(_counted(frames, progress), self._frame_tracker(frames.kind))
         # decoding, detection and tracking run ahead on a thread while the recognizer works
@@ -113,13 +113,13 @@ class Analyzer:
                 if on_frame is not None and on_frame(image, frame) is False:
                     break
         except KeyboardInterrupt:
-            if frames.kind != "camera":
+            if frames.kind != SourceKind.CAMERA:
                 raise
         result.failures.extend(frames.failures)
         return result.smoothed(**asdict(self.smoothing)) if self.smoothing.active else result
 
-    def _frame_tracker(self, kind: str) -> FrameTracker:
-        return FrameTracker(self.detector, self.tracking, track=kind in ("video", "camera"))
+    def _frame_tracker(self, kind: SourceKind) -> FrameTracker:
+        return FrameTracker(self.detector, self.tracking, track=kind in (SourceKind.VIDEO, SourceKind.CAMERA))
 
     def _recognize(
         self, tracked: Iterable[TrackedFrame], max_frames: int

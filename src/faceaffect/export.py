@@ -25,7 +25,7 @@ from faceaffect.hub.model_folder import ONNX_NAME
 from faceaffect.images import ImageLike
 from faceaffect.models import MultiTaskModel, load_model, save_model
 from faceaffect.models.onnx_export import DEFAULT_OPSET, onnx_bytes
-from faceaffect.onnx.graph import FACEAFFECT_LAYOUT
+from faceaffect.onnx.graph import Layout
 from faceaffect.preprocess import preprocess
 from faceaffect.runtime.onnx_engine import OnnxEngine
 from faceaffect.runtime.torch_engine import TorchEngine
@@ -68,7 +68,7 @@ def export_model(
     *,
     weights_path: str | Path | None = None,
     offline: bool | None = None,
-    layout: str = FACEAFFECT_LAYOUT,
+    layout: str = Layout.FACEAFFECT,
     opset: int = DEFAULT_OPSET,
     check_images: Sequence[ImageLike] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,

@@ -59,9 +59,9 @@ def to_gray3(batch: np.ndarray) -> np.ndarray:
 
 def resize_for_model(crop: ImageLike, config: ModelConfig) -> np.ndarray:
     """One crop as the model sees it before normalisation: square-resized, grey when the model is
-    (``config.extra["grayscale"]``, e.g. models trained on FER+ photos, which are all grey)."""
+    (``config.grayscale``, e.g. models trained on FER+ photos, which are all grey)."""
     resized = resize_square(crop, config.input_size)
-    return to_gray3(resized) if config.extra.get("grayscale") else resized
+    return to_gray3(resized) if config.grayscale else resized
 
 
 def preprocess(crops: Sequence[ImageLike], config: ModelConfig) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +12,7 @@ import numpy as np
 
 from faceaffect.core.errors import InputError
 from faceaffect.core.numeric import softmax
+from faceaffect.core.progress import Progress
 from faceaffect.core.types import FacePrediction
 from faceaffect.hub.registry import ModelConfig
 from faceaffect.images import ImageLike, load_image
@@ -22,8 +23,6 @@ from faceaffect.runtime.factory import create_engine
 
 if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

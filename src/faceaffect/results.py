@@ -32,7 +32,7 @@ import pandas as pd
 from faceaffect.core.errors import FaceaffectError
 from faceaffect.core.io import write_array, write_table
 from faceaffect.core.types import FacePrediction, FrameResult
-from faceaffect.video.decode import InputFailure, Sampling
+from faceaffect.video.decode import InputFailure, Sampling, SourceKind
 from faceaffect.video.smoothing import Smoothing
 
 BOX_COLUMNS = ("x1", "y1", "x2", "y2")
@@ -116,13 +116,16 @@ class AnalysisResult:
     """
 
     source: str
-    kind: str
+    kind: SourceKind
     labels: tuple[str, ...]
     model: str
     fps: float | None = None
     sampling: Sampling = field(default_factory=Sampling)
     frames: list[FrameResult] = field(default_factory=list)
     failures: list[InputFailure] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.kind = SourceKind(self.kind)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -153,7 +156,7 @@ class AnalysisResult:
     def smoothed(self, *, window_frames: int = 0, window_seconds: float = 0.0) -> AnalysisResult:
         """A copy with each track's probabilities, valence and arousal averaged over a centred window of
         ``window_frames`` frames or ``window_seconds`` seconds (images are left as they are)."""
-        if self.kind in ("image", "images"):
+        if self.kind in (SourceKind.IMAGE, SourceKind.IMAGES):
             return self
         return replace(self, frames=Smoothing(window_frames, window_seconds).apply(self.frames))
 
@@ -197,8 +200,8 @@ class AnalysisResult:
         marker per face; videos are decoded again, so the drawing matches smoothed results."""
         from faceaffect.render.video import annotate_images, annotate_video
 
-        if self.kind == "camera":
+        if self.kind == SourceKind.CAMERA:
             raise FaceaffectError("a live stream cannot be read twice; draw while streaming (AnnotatedVideo)")
-        if self.kind == "video":
+        if self.kind == SourceKind.VIDEO:
             return annotate_video(self.source, self.frames, self.fps, self.sampling, path)
-        return annotate_images(self.frames, self.source, self.kind == "image", path)
+        return annotate_images(self.frames, self.source, self.kind == SourceKind.IMAGE, path)

@@ -89,8 +89,8 @@ def test_other_input_sizes(size: int, kernel: int) -> None:
 
 
 def test_flip_average_is_the_mean_of_both_views_in_eval_mode_only() -> None:
-    config = get_config("mbf_va_mtl").replace(input_size=48, extra={"flip_average": True})
-    plain = create_model(config.replace(extra={}))
+    config = get_config("mbf_va_mtl").replace(input_size=48, flip_average=True)
+    plain = create_model(config.replace(flip_average=False))
     averaged = create_model(config)
     averaged.load_state_dict(plain.state_dict())
     images = torch.randn(3, 3, 48, 48)

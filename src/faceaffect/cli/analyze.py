@@ -30,6 +30,7 @@ from faceaffect.cli.common import (
 )
 from faceaffect.core.errors import InputError
 from faceaffect.options import AnalyzerOptions
+from faceaffect.video.decode import SourceKind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -210,7 +211,7 @@ def analyze_command(
     runtime = runtime_options(model, device, engine, threads, batch_size, offline)
     analyzer = Analyzer(runtime=runtime, options=options)
     frames = analyzer.open(source)
-    live = frames.kind == "camera"
+    live = frames.kind == SourceKind.CAMERA
     sink = LiveSink(analyzer, frames.name, output is None, show) if live else None
     with ExitStack() as exits, progress_bar(frames.kind, quiet) as progress:
         if sink is not None:
@@ -228,7 +229,7 @@ def _save(result: AnalysisResult, output: Path | None, summary: Path | None, emb
     if result.failures and not result.frames:
         raise InputError(f"none of the {len(result.failures)} images could be read")
     written = [result.save(output)] if output is not None else []
-    if output is None and result.kind != "camera":
+    if output is None and result.kind != SourceKind.CAMERA:
         result.to_table().to_csv(sys.stdout, index=False)
     if summary is not None:
         written.append(result.save_summary(summary))

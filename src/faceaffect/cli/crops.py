@@ -30,6 +30,9 @@ from faceaffect.core.errors import InputError
 from faceaffect.hub.registry import REGISTRY
 from faceaffect.images import expand_images
 
+_WEIGHT_KINDS = {"hsemotion_pickle": "pickle", "state_dict": "state dict", "safetensors": "safetensors",
+                 "onnx": "onnx"}  # fmt: skip
+
 
 @app.command()
 @user_errors
@@ -40,9 +43,9 @@ def models(
     if as_json:
         typer.echo(json.dumps([config.to_dict() for config in REGISTRY.values()], indent=2))
         return
-    table = Table("name", "architecture", "input", "embedding", "classes", "VA", "published weights")
+    table = Table("name", "architecture", "input", "embedding", "classes", "VA", "weights")
     for c in REGISTRY.values():
-        weights = "pickle + onnx" if c.onnx else "pickle" if c.weights else "-"
+        weights = " + ".join(_WEIGHT_KINDS[source.format] for source in (c.weights, c.onnx) if source) or "-"
         table.add_row(c.name, c.arch, str(c.input_size), str(c.embedding_dim), str(c.num_classes),
                       "yes" if c.has_va else "no", weights)  # fmt: skip
     Console(width=None if sys.stdout.isatty() else 160).print(table)

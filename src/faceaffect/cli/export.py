@@ -10,6 +10,7 @@ import typer
 from faceaffect.cli.common import OfflineOption, app, user_errors
 from faceaffect.core.errors import InputError
 from faceaffect.images import expand_images, load_image
+from faceaffect.onnx.graph import Layout
 
 
 @app.command()
@@ -35,8 +36,8 @@ def export(
     """Export a model to ONNX; ONNX Runtime must match torch on the check images (needs the torch extra)."""
     from faceaffect.core.extras import optional_import
 
-    if layout not in ("faceaffect", "published"):
-        raise InputError(f"unknown layout {layout!r}; use faceaffect or published")
+    if layout not in tuple(Layout):
+        raise InputError(f"unknown layout {layout!r}; use {' or '.join(Layout)}")
     crops = None
     if check_images:
         files = expand_images(check_images)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from faceaffect.core.errors import InputError
+from faceaffect.core.progress import Progress
 from faceaffect.core.types import FaceBox
 from faceaffect.downstream.abaw import parse_frame_name
 from faceaffect.downstream.features import FeatureStore, VideoEntry, VideoFeatures, model_info
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
     from faceaffect.analysis import Analyzer
     from faceaffect.detect import FaceDetector
     from faceaffect.downstream.audio import AudioEncoder
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -176,7 +175,7 @@ def extract_features(
     return report
 
 
-def _offset(progress: Progress, done: int, total: int) -> Callable[[int, int | None], None]:
+def _offset(progress: Progress, done: int, total: int) -> Progress:
     return lambda frames, _: progress(done + frames, total)
 
 

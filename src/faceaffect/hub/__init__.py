@@ -17,7 +17,6 @@ from faceaffect.core.errors import (
     WeightsNotCachedError,
 )
 from faceaffect.hub.cache import (
-    ProgressFn,
     cache_path,
     default_cache_dir,
     fetch,
@@ -42,7 +41,6 @@ __all__ = [
     "ChecksumMismatchError",
     "HTTPDownloadError",
     "NetworkError",
-    "ProgressFn",
     "UnsafeCheckpointError",
     "WeightsError",
     "WeightsNotCachedError",

@@ -16,7 +16,6 @@ import http.client
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,9 +26,9 @@ from faceaffect.core.errors import (
     WeightsNotCachedError,
 )
 from faceaffect.core.io import atomic_path
+from faceaffect.core.progress import Progress
 from faceaffect.hub.registry import WeightSource
 
-ProgressFn = Callable[[int, int], None]
 """``progress(done_bytes, total_bytes)``; ``total_bytes`` is 0 when the server does not announce a size."""
 
 _CHUNK = 1 << 20
@@ -120,7 +119,7 @@ def fetch(
     *,
     cache_dir: str | Path | None = None,
     offline: bool | None = None,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """The local path of a verified copy of ``source``, downloading it into the cache when needed.
 
@@ -152,7 +151,7 @@ def fetch(
     return target
 
 
-def _download(source: WeightSource, out: BinaryIO, progress: ProgressFn | None) -> None:
+def _download(source: WeightSource, out: BinaryIO, progress: Progress | None) -> None:
     def failed(error: BaseException) -> NetworkError:
         reason = getattr(error, "reason", None) or error
         return NetworkError(f"downloading {source.filename} from {source.url} failed: {reason}")

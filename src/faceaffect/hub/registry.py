@@ -12,6 +12,7 @@ from typing import Any
 from faceaffect.core.errors import UnknownModelError
 from faceaffect.core.labels import label_set
 
+Vector = tuple[float, float, float]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
@@ -44,6 +45,9 @@ class ModelConfig:
     """Architecture, preprocessing, label set and output layout of one model.
 
     Output layout: ``len(labels)`` expression logits, then valence and arousal when ``has_va``.
+    ``grayscale``: crops are turned grey before the network (models trained on grey photos, e.g. FER+).
+    ``flip_average``: the network embeds each face and its mirror image and averages them (eval mode).
+    ``extra``: free-form notes (provenance); nothing reads them.
     """
 
     name: str
@@ -57,6 +61,8 @@ class ModelConfig:
     weights: WeightSource | None = None
     onnx: WeightSource | None = None
     description: str = ""
+    grayscale: bool = False
+    flip_average: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,7 +83,14 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """The config of a ``config.json``; faceaffect 0.1 kept ``grayscale`` and ``flip_average`` in
+        ``extra``, which is read the same way."""
         data = dict(data)
+        extra = dict(data.get("extra") or {})
+        for key in ("grayscale", "flip_average"):
+            if key in extra:
+                data[key] = bool(extra.pop(key))
+        data["extra"] = extra
         for key in ("weights", "onnx"):
             if data.get(key) is not None:
                 data[key] = WeightSource(**data[key])
@@ -94,15 +107,22 @@ def _published(path: str, git_sha1: str, fmt: str = "hsemotion_pickle") -> Weigh
 
 
 def _hsemotion(
-    name: str, arch: str, size: int, labels: str, va: bool, dim: int, pt_sha1: str, onnx_sha1: str | None
+    name: str,
+    arch: str,
+    size: int,
+    labels: str,
+    va: bool,
+    dim: int,
+    pt_sha1: str,
+    onnx_sha1: str | None,
+    normalisation: tuple[Vector, Vector] = (IMAGENET_MEAN, IMAGENET_STD),
 ) -> ModelConfig:
-    half = arch == "mobilefacenet"
     return ModelConfig(
         name=name,
         arch=arch,
         input_size=size,
-        mean=HALF if half else IMAGENET_MEAN,
-        std=HALF if half else IMAGENET_STD,
+        mean=normalisation[0],
+        std=normalisation[1],
         label_set=labels,
         has_va=va,
         embedding_dim=dim,
@@ -144,7 +164,8 @@ def _embedded(name: str, safetensors_sha256: str, onnx_sha256: str) -> ModelConf
         weights=WeightSource(folder + "model.safetensors", "safetensors", sha256=safetensors_sha256),
         onnx=WeightSource(folder + "model.onnx", "onnx", sha256=onnx_sha256),
         description="embedded default: MobileFaceNet 64x64 grey, mirror-averaged, trained on FER+ (no VA)",
-        extra={"grayscale": True, "flip_average": True},
+        grayscale=True,
+        flip_average=True,
     )
 
 
@@ -167,7 +188,8 @@ _MODELS: tuple[ModelConfig, ...] = (
     _hsemotion("enet_b2_7", _B2, 260, "affectnet7", False, 1408,
                "5a8ccbb17913461296003be726a22b6fc40d602b", "cdd6a6070b72ed2e59e15e810ae0ecdbcb0f7626"),
     _hsemotion("mbf_va_mtl", "mobilefacenet", 112, "affectnet8", True, 512,
-               "522bdabca7c655a7abde9cfca17e3dfcceadf9a0", "194db927ec135679e5cd0a267c5605e2e9d68e7e"),
+               "522bdabca7c655a7abde9cfca17e3dfcceadf9a0", "194db927ec135679e5cd0a267c5605e2e9d68e7e",
+               normalisation=(HALF, HALF)),  # the published MobileFaceNet takes mean = std = 0.5
     _hsemotion("mobilevit_va_mtl", "mobilevitv2_150", 224, "affectnet8", True, 768,
                "d648cb1a20a5b1ab0af64192ec9be39e5cdd3961", "bed5781a1af9924536638ac3786603e124ee900e"),
     _ddamfn("ddamfn_8", va=False),

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from faceaffect.core.errors import CheckpointError, InputError
-from faceaffect.hub.cache import ProgressFn
+from faceaffect.core.progress import Progress
 from faceaffect.hub.model_folder import WEIGHTS_NAME, read_safetensors, save_pretrained
 from faceaffect.hub.registry import ModelConfig
 from faceaffect.hub.resolve import ResolvedModel, resolve_model
@@ -43,7 +43,7 @@ def load_model(
     device: str | torch.device = "cpu",
     cache_dir: str | Path | None = None,
     offline: bool | None = None,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> MultiTaskModel:
     """A model in eval mode on ``device``.
 

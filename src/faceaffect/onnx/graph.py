@@ -17,6 +17,7 @@ EfficientNet-B0 +21 % faces/s; PReLU (MobileFaceNet, DDAMFN) becomes Mul + Max, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,7 +29,14 @@ if TYPE_CHECKING:
     import onnx
 
 LOGITS, VALENCE_AROUSAL, EMBEDDING = "logits", "valence_arousal", "embedding"
-FACEAFFECT_LAYOUT, PUBLISHED_LAYOUT = "faceaffect", "published"
+
+
+class Layout(StrEnum):
+    """The outputs of a graph: ``faceaffect`` (logits, valence_arousal, embedding) or ``published`` (one
+    output, the HSEmotion files' layout)."""
+
+    FACEAFFECT = "faceaffect"
+    PUBLISHED = "published"
 
 
 def ort_errors() -> tuple[type[Exception], ...]:
@@ -44,9 +52,9 @@ def graph_layout(model: onnx.ModelProto, config: ModelConfig) -> str:
     names = [output.name for output in model.graph.output]
     expected = [LOGITS, VALENCE_AROUSAL, EMBEDDING] if config.has_va else [LOGITS, EMBEDDING]
     if sorted(names) == sorted(expected):
-        return FACEAFFECT_LAYOUT
+        return Layout.FACEAFFECT
     if len(names) == 1:
-        return PUBLISHED_LAYOUT
+        return Layout.PUBLISHED
     raise CheckpointError(
         f"ONNX graph for {config.name} has outputs {names}; expected {expected} (faceaffect export) "
         "or a single output (published HSEmotion layout)"

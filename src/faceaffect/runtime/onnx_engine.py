@@ -24,8 +24,8 @@ from faceaffect.hub.registry import ModelConfig
 from faceaffect.onnx.graph import (
     EMBEDDING,
     LOGITS,
-    PUBLISHED_LAYOUT,
     VALENCE_AROUSAL,
+    Layout,
     expose_embedding,
     graph_layout,
     optimize_for_runtime,
@@ -102,7 +102,7 @@ class OnnxEngine:
         except (OSError, DecodeError) as error:
             raise CheckpointError(f"cannot read the ONNX model {_origin(model)}: {error}") from None
         self.layout = graph_layout(proto, config)
-        if self.layout == PUBLISHED_LAYOUT:
+        if self.layout == Layout.PUBLISHED:
             proto = expose_embedding(proto, config)
         proto = optimize_for_runtime(proto, config.input_size)
         options = ort.SessionOptions()
@@ -123,7 +123,7 @@ class OnnxEngine:
         self.threads = options.intra_op_num_threads
         self._outputs = (
             [self.session.get_outputs()[0].name]
-            if self.layout == PUBLISHED_LAYOUT
+            if self.layout == Layout.PUBLISHED
             else [LOGITS] + ([VALENCE_AROUSAL] if config.has_va else [])
         )
         self._check_io()
@@ -137,7 +137,7 @@ class OnnxEngine:
             )
         widths = {o.name: o.shape[-1] for o in self.session.get_outputs()}
         expected = {EMBEDDING: self.config.embedding_dim}
-        if self.layout == PUBLISHED_LAYOUT:
+        if self.layout == Layout.PUBLISHED:
             expected[self.session.get_outputs()[0].name] = self.config.num_outputs
         else:
             expected.update({LOGITS: self.config.num_classes, VALENCE_AROUSAL: 2})
@@ -153,7 +153,7 @@ class OnnxEngine:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         names = self._outputs + [EMBEDDING] * with_embedding
         values = dict(zip(names, self.session.run(names, {self.input_name: batch}), strict=True))
-        if self.layout == PUBLISHED_LAYOUT:
+        if self.layout == Layout.PUBLISHED:
             out, n = values[self._outputs[0]], self.config.num_classes
             logits, va = out[:, :n], (out[:, n : n + 2] if self.config.has_va else None)
         else:

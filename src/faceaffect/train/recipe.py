@@ -65,7 +65,7 @@ class TrainResult:
     history: list[dict[str, str]]
 
 
-ProgressFn = Callable[[TrainEvent], None]
+EventHook = Callable[[TrainEvent], None]  # training reports events (notes, batches, epochs)
 
 
 def is_main_process() -> bool:
@@ -117,7 +117,7 @@ def _frozen_batchnorm_stats(model: nn.Module) -> Iterator[None]:
 class _Trainer:
     """One run's state: model, data, loss settings, output folder."""
 
-    def __init__(self, config: TrainConfig, progress: ProgressFn | None) -> None:
+    def __init__(self, config: TrainConfig, progress: EventHook | None) -> None:
         self.config = config
         self.owns_process_group = not (dist.is_available() and dist.is_initialized())
         self.rank, self.world, local_rank = _distributed()
@@ -349,7 +349,7 @@ class _Trainer:
             return list(csv.DictReader(handle))
 
 
-def train(config: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
+def train(config: TrainConfig, progress: EventHook | None = None) -> TrainResult:
     """Run the recipe: each stage trains ``epochs`` epochs at ``lr`` (backbone frozen or not) with a fresh
     Adam (inside SAM); after each epoch: validation, ``metrics.csv``, ``last.pt``, and ``best/`` when the
     validation accuracy improves (training accuracy without a validation set). With ``config.resume`` it
