@@ -8,9 +8,10 @@ frames/s); the videos are kept in a temporary folder between runs. Each one is a
 
 in its own process, whose resident memory (RSS) is sampled twice a second and whose peak is read from the
 kernel when it exits. The table gives per duration: frames, wall time and frames/s (model loading and every
-output included), peak RSS ("peak MB"), RSS when the analysis ends and the outputs begin ("analysed MB": when
-the summary file appears), and the growth of RSS per 1,000 frames: of the peak from the previous duration
-("across"), and within the run from 20 % of its analysis to its end ("within"). MB are 10^6 bytes.
+output included), peak RSS ("peak MB"), RSS when the summary file appears ("analysed MB": every frame is
+analysed by then, and the table is written), and the growth of RSS per 1,000 frames: of the peak from the
+previous duration ("across"), and within the run from 20 % of that time to its end ("within"). MB are 10^6
+bytes.
 The target: the longest run under 1 GB, and within 10 % of the peak of the run before it.
 
     python bench/memory.py                        # 1, 10 and 60 minutes (the last takes 20-30 min of 2 cores)

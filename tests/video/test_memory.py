@@ -9,8 +9,14 @@ import subprocess
 import sys
 
 import pytest
+from sample_data import unavailable
 
-pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc malloc setting")
+
+@pytest.fixture(autouse=True)
+def _glibc() -> None:
+    if platform.libc_ver()[0] != "glibc":
+        unavailable("a setting of glibc's malloc, and this C library is not glibc")
+
 
 PROBE = '''
 import ctypes, sys

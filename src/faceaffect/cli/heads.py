@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from faceaffect.cli.common import QuietOption, app, stderr, user_errors
+from faceaffect.core.errors import InputError
 from faceaffect.downstream import smoothing
-from faceaffect.errors import InputError
 
 heads_app = typer.Typer(help="Train, evaluate and apply task heads on stored features.", no_args_is_help=True)
 app.add_typer(heads_app, name="heads")
@@ -83,7 +83,7 @@ def _print_report(report: dict[str, Any], title: str) -> None:
 
 def _save_report(report: dict[str, Any], output: Path | None) -> None:
     if output is not None:
-        from faceaffect.tables import atomic_path
+        from faceaffect.core.io import atomic_path
 
         with atomic_path(output) as tmp:
             tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

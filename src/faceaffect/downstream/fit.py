@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faceaffect.core.errors import InputError
 from faceaffect.downstream.heads import Head
 from faceaffect.downstream.scores import TASK_LABELS, decisions, task_score
-from faceaffect.errors import InputError
 from faceaffect.train.losses import class_weights, concordance, weighted_cross_entropy
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

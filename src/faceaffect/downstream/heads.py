@@ -27,10 +27,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from faceaffect.core.errors import InputError
+from faceaffect.core.io import atomic_path
 from faceaffect.downstream.predictors import CONFIG_NAME, read_config
 from faceaffect.downstream.scores import TASK_LABELS
-from faceaffect.errors import InputError
-from faceaffect.tables import atomic_path
 
 WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1

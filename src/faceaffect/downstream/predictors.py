@@ -17,13 +17,16 @@ see; :meth:`Predictor.series` fills the other frames (METHOD.md: interpolate, re
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from faceaffect.core.errors import InputError
+from faceaffect.core.extras import optional_import
+from faceaffect.core.io import atomic_path
+from faceaffect.core.numeric import softmax
 from faceaffect.downstream.abaw import affectnet_to_abaw
 from faceaffect.downstream.compound import ClusterNaming, compound_scores, max_over_faces
 from faceaffect.downstream.data import frame_inputs, video_descriptor
@@ -31,19 +34,10 @@ from faceaffect.downstream.features import FeatureStore
 from faceaffect.downstream.fusion import fuse
 from faceaffect.downstream.scores import TASK_LABELS
 from faceaffect.downstream.smoothing import fill_missing
-from faceaffect.errors import FaceaffectError, InputError
-from faceaffect.recognizer import softmax
-from faceaffect.tables import atomic_path
 
 BUILT_IN = ("zero-shot-expr", "zero-shot-ce")
 CONFIG_NAME = "config.json"
 CLUSTERS_NAME = "clusters.safetensors"
-
-
-def require_torch(what: str) -> None:
-    """FaceaffectError naming the install when torch is missing (heads need it; zero-shot does not)."""
-    if importlib.util.find_spec("torch") is None:
-        raise FaceaffectError(f'{what} needs torch: pip install "faceaffect[torch]"')
 
 
 class Predictor:
@@ -292,7 +286,7 @@ def load_predictor(spec: str | Path) -> Predictor:
     kind = config.get("kind")
     try:
         if kind == "head":
-            require_torch("a trained head")
+            optional_import("torch", "a trained head")
             from faceaffect.downstream.heads import load_head
 
             return HeadPredictor(load_head(directory))
