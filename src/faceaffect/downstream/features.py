@@ -33,6 +33,7 @@ import numpy as np
 from faceaffect.core.documents import read_document
 from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.core.io import atomic_path, locked
+from faceaffect.core.validate import check_fields
 from faceaffect.hub.registry import ModelConfig
 
 MANIFEST = "manifest.json"
@@ -134,9 +135,28 @@ class FeatureStore:
         data = read_document(path)
         try:
             videos = {name: VideoEntry(**entry) for name, entry in data["videos"].items()}
-            return cls(root, data["model"], data["storage"], data.get("settings", {}), videos)
-        except (KeyError, TypeError, AttributeError) as error:
+            store = cls(root, data["model"], data["storage"], data.get("settings", {}), videos)
+            store._check()
+        except (KeyError, TypeError, AttributeError, FaceaffectError) as error:
             raise InputError(f"{path}: not a valid feature manifest ({error})") from None
+        return store
+
+    def _check(self) -> None:
+        """What a manifest says is usable: the model's record, each entry's types, and files inside the
+        store (a manifest never makes faceaffect read a file elsewhere)."""
+        model = self.model
+        if not isinstance(model, dict) or self.storage not in STORAGE_FORMATS:
+            raise InputError("bad model record or storage")
+        if not (isinstance(model.get("labels"), list) and all(isinstance(x, str) for x in model["labels"])):
+            raise InputError("the model's labels must be a list of names")
+        if not isinstance(model.get("embedding_dim"), int) or not isinstance(model.get("has_va"), bool):
+            raise InputError("the model's embedding_dim and has_va are missing")
+        root = self.root.resolve()
+        for entry in self.videos.values():
+            check_fields(entry, "video entry")
+            for file in (entry.file, entry.audio):
+                if file is not None and not (root / file).resolve().is_relative_to(root):
+                    raise InputError(f"{file!r} lies outside the store")
 
     @classmethod
     def create(
