@@ -179,10 +179,9 @@ def test_an_announced_size_beyond_the_limit_is_refused_before_the_transfer(http_
     assert cache_files(tmp_path) == []
 
 
-def test_sources_that_name_files_outside_the_package_or_the_web(tmp_path):
-    escaping = WeightSource(url="package:../../../../../../etc/hostname", format="onnx")
-    with pytest.raises(WeightsError, match="outside the faceaffect package"):
-        fetch(escaping, cache_dir=tmp_path)
+def test_sources_that_name_files_outside_the_package_or_the_web():
+    with pytest.raises(FaceaffectError, match="outside the faceaffect package"):
+        WeightSource(url="package:../../../../../../etc/hostname", format="onnx")
     with pytest.raises(FaceaffectError, match="neither http"):
         WeightSource(url="file:///etc/hostname", format="onnx")
     with pytest.raises(FaceaffectError, match="unknown weight format"):

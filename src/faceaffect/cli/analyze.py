@@ -207,6 +207,7 @@ def analyze_command(
 ) -> None:
     """Find faces, follow them across frames, and give each expression probabilities, valence and arousal."""
     from faceaffect.analysis import Analyzer
+    from faceaffect.video.sources import open_source
 
     _check_outputs(output, embeddings, video, plots, summary, source)
     options = AnalyzerOptions(detector, min_score, min_face_size, margin, stride, target_fps, max_frames,
@@ -214,8 +215,8 @@ def analyze_command(
                               smooth_frames, smooth_seconds, embeddings=embeddings is not None)  # fmt: skip
     runtime = runtime_options(model, device, engine, threads, batch_size, offline)
     with raised_limits(max_image_pixels=max_image_pixels):
+        frames = open_source(source, options.sampling)  # a missing input fails before a model loads
         analyzer = Analyzer(runtime=runtime, options=options)
-        frames = analyzer.open(source)
         live = frames.kind == SourceKind.CAMERA
         sink = LiveSink(analyzer, frames.name, output is None, show) if live else None
         with ExitStack() as exits, progress_bar(frames.kind, quiet) as progress:

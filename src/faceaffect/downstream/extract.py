@@ -165,8 +165,10 @@ def extract_features(
             report.written.append(source.video)
         else:
             detect = face_detector if detect_images else None
-            store.write(*_image_features(source, recognizer, detect, report.failures))
-            report.written.append(source.video)
+            features, entry = _image_features(source, recognizer, detect, report.failures)
+            if entry.n_frames:  # no image of it could be read: left out, so that a later run tries again
+                store.write(features, entry)
+                report.written.append(source.video)
         if audio is not None and source.kind == "video" and store.videos[source.video].audio is None:
             _write_audio(store, source, audio)  # also completes a run interrupted between video and audio
         done += count
@@ -227,7 +229,9 @@ def _image_features(
         frames=np.array([r[0] for r in rows], dtype=np.int64),
         faces=np.array([r[1] for r in rows], dtype=np.int16),
         boxes=np.array([r[2] for r in rows], dtype=np.float32).reshape(-1, 5),
-        embedding=np.concatenate([o.embedding for o in outputs]).reshape(len(logits), -1),
+        embedding=np.concatenate([o.embedding for o in outputs]).reshape(
+            len(logits), recognizer.config.embedding_dim
+        ),
         logits=logits,
         valence_arousal=None if va is None else np.clip(va, -1.0, 1.0),
     )

@@ -49,6 +49,8 @@ class WeightSource:
             raise FaceaffectError(f"unknown weight format {self.format!r}; use {', '.join(WEIGHT_FORMATS)}")
         if not self.url.startswith(("https://", "http://", "package:")):
             raise FaceaffectError(f"weight URL {self.url!r} is neither http(s):// nor package:")
+        if self.url.startswith("package:") and ".." in self.url.split("/"):
+            raise FaceaffectError(f"weight URL {self.url!r} names a file outside the faceaffect package")
         for name, length in (("sha256", 64), ("git_sha1", 40)):
             digest = getattr(self, name)
             if digest is not None and (len(digest) != length or not _HEX.fullmatch(digest)):
