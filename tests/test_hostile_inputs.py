@@ -204,3 +204,18 @@ def test_a_full_disk_is_one_line_for_stdout_and_for_files(good: Good, tmp_path: 
     done, left = on_small_disk(disk, command)
     assert_one_line(done.returncode, done.stderr, 1, "No space left on device")
     assert left == ["filler"]  # no partial table, no temporary file
+
+
+@pytest.mark.slow
+def test_an_annotated_video_onto_a_full_disk_is_one_line_and_keeps_the_table(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    clip = shared_data / "videos" / "face_recognition" / "short_hamilton_clip.mp4"
+    disk = tmp_path / "disk"
+    command = [sys.executable, "-m", "faceaffect", "analyze", str(clip), "--max-frames", "30", "-q",
+               "-o", str(tmp_path / "t.csv"), "--video", str(disk / "a.mp4")]  # fmt: skip
+    done, left = on_small_disk(disk, command, size="16k")
+    assert_one_line(
+        done.returncode, done.stderr, 1, f"cannot write {disk / 'a.mp4'}: No space left on device"
+    )
+    assert left == [] and len(pd.read_csv(tmp_path / "t.csv")) > 0  # the table came first and is kept

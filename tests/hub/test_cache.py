@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from small_disk import on_small_disk
 
 from faceaffect.core.errors import FaceaffectError
 from faceaffect.core.limits import raised_limits
@@ -188,3 +190,23 @@ def test_sources_that_name_files_outside_the_package_or_the_web():
         WeightSource(url="https://example.invalid/m.bin", format="pickle")
     with pytest.raises(FaceaffectError, match="sha256 must be 64 hex digits"):
         WeightSource(url="https://example.invalid/m.bin", format="onnx", sha256="abc")
+
+
+def test_a_download_onto_a_full_disk_is_one_line_and_leaves_nothing(http_server, tmp_path):
+    """Onto a 64 KB disk: a file that announces 840 KB is refused before the transfer; an endless one
+    (no Content-Length) fills the disk, which is one line too, and nothing of either stays."""
+    sized = source(http_server, data=CONTENT * 40)
+    http_server.endless.add("w/endless.pt")
+    endless = WeightSource(url=http_server.url("w/endless.pt"), format="hsemotion_pickle", git_sha1="0" * 40)
+    script = (
+        "import sys\nfrom faceaffect.core.errors import FaceaffectError\n"
+        "from faceaffect.hub import fetch\nfrom faceaffect.hub.registry import WeightSource\n"
+        "source = WeightSource(sys.argv[1], 'hsemotion_pickle', git_sha1=sys.argv[2])\n"
+        "try:\n    fetch(source, cache_dir=sys.argv[3])\n"
+        "except FaceaffectError as error:\n    print(error)\n"
+    )
+    for src, says in ((sized, "needs 840000 bytes"), (endless, "No space left on device")):
+        cache = tmp_path / f"cache_{len(says)}"
+        done, left = on_small_disk(cache, [sys.executable, "-c", script, src.url, src.git_sha1, str(cache)])
+        assert says in done.stdout and done.stdout.count("\n") == 1, done.stderr
+        assert left == ["weights"] and cache_files(cache) == []  # its folder made, no partial file
