@@ -1,6 +1,6 @@
-"""Broken, hostile and odd inputs against the real command line (the corpus is built here, see
-hostile_corpus.py): every one ends with exit code 1 (2 for a usage mistake), exactly one line on stderr and
-no traceback, and whatever could be done is kept. Most run in-process through typer's runner; a
+"""Broken, hostile and odd inputs against the real command line: every one ends with exit code 1 (2 for a
+usage mistake), exactly one line on stderr and no traceback, and whatever could be done is kept. The corpus
+is built here (hostile_corpus.py, hostile_configs.py). Most cases run in-process through typer's runner; a
 representative set runs as real ``faceaffect`` processes, which also see warnings and stdout failures."""
 
 from __future__ import annotations
@@ -12,21 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hostile_corpus import (
-    BROKEN_IMAGES,
-    LABEL_FILES,
-    MODEL_FOLDERS,
-    ODD_IMAGES,
-    OUTPUTS,
-    TRAINING_CONFIGS,
-    Case,
-    Good,
-    billion_laughs,
-    evil_pickle,
-    make_good,
-    pickle_bomb,
-    png_header,
-)
+from hostile_configs import LABEL_FILES, OUTPUTS, TRAINING_CONFIGS, billion_laughs, evil_pickle, pickle_bomb
+from hostile_corpus import BROKEN_IMAGES, MODEL_FOLDERS, ODD_IMAGES, Case, Good, make_good, png_header
 from PIL import Image
 from small_disk import on_small_disk
 from typer.testing import CliRunner
