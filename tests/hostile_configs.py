@@ -232,6 +232,11 @@ OUTPUTS = [
         "not a writable folder",
     ),
     Case(
+        "export under a file",
+        lambda f, g: ["export", str(g.model), "-o", str(g.crop / "exported")],
+        "not a writable folder",
+    ),
+    Case(
         "evaluate report format",
         lambda f, g: ["evaluate", "mbf_ferplus_8", str(f), "--kind", "folder", "-o", str(f / "r.txt")],
         "unknown format '.txt'",
