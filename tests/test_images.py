@@ -158,3 +158,15 @@ def test_a_folder_named_like_an_image_is_not_an_image(tmp_path: Path) -> None:
     assert expand_images([tmp_path]) == [tmp_path / "real.png"]
     with pytest.raises(InputError, match="not a file"):
         load_image(tmp_path / "dir.jpg")
+
+
+def test_the_recognizers_preprocessing_reads_pil_modes_the_same_way() -> None:
+    from faceaffect.hub.registry import get_config
+    from faceaffect.preprocess import preprocess
+
+    config = get_config("mbf_va_mtl")
+    grey = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16
+    from_pil = preprocess([Image.fromarray(grey)], config)
+    from_array = preprocess([to_rgb_array(Image.fromarray(grey))], config)
+    np.testing.assert_array_equal(from_pil, from_array)
+    assert from_pil.std() > 0.1  # not a white square

@@ -30,9 +30,9 @@ def main() -> None:
     try:
         code = app(prog_name="faceaffect", standalone_mode=False)
     except UsageError as error:
-        if type(error).__name__ == "NoArgsIsHelpError":  # a command group alone: its help, as asked
+        if type(error).__name__ == "NoArgsIsHelpError":  # a command group alone: its help
             typer.echo(error.format_message())
-            code = 0
+            code = 2
         else:
             command = error.ctx.command_path if error.ctx is not None else "faceaffect"
             message = escape(one_line(error.format_message()))

@@ -8,7 +8,7 @@ limit               default      environment variable              what it bound
 max_image_pixels    200 000 000  ``FACEAFFECT_MAX_IMAGE_PIXELS``   width x height of an image file
 max_download_bytes  2 GiB        ``FACEAFFECT_MAX_DOWNLOAD_BYTES`` a weight download of no known size
 max_archive_bytes   1 GiB        ``FACEAFFECT_MAX_ARCHIVE_BYTES``  dataset archive members in memory
-max_config_bytes    16 MiB       ``FACEAFFECT_MAX_CONFIG_BYTES``   a config.json, YAML config, manifest
+max_config_bytes    64 MiB       ``FACEAFFECT_MAX_CONFIG_BYTES``   a config.json, YAML config, manifest
 ==================  ===========  ================================  ======================================
 
 >>> current_limits().max_image_pixels
@@ -35,7 +35,7 @@ class Limits:
     max_image_pixels: int = 200_000_000  # a 200-megapixel phone photo; 600 MB as RGB
     max_download_bytes: int = 2 << 30  # the published models are 5-60 MB
     max_archive_bytes: int = 1 << 30  # the FER+ train archive holds about 50 MB
-    max_config_bytes: int = 16 << 20  # configs are a few KB; manifests of 10 000 videos about 3 MB
+    max_config_bytes: int = 64 << 20  # configs are a few KB; a manifest of 100 000 videos about 25 MB
 
 
 _overrides: dict[str, int] = {}
