@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from availability import unavailable
+from sample_data import unavailable
 
 _SCRIPT = (
     'mount -t tmpfs -o size="$0" tmpfs "$1" || exit 99; disk="$1"; listing="$2"; shift 2; '

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from faceaffect.core.errors import FaceaffectError
 from faceaffect.core.validate import check_fields, check_range
@@ -29,8 +29,20 @@ from faceaffect.video.tracking import TrackingOptions
 Options = TypeVar("Options", "RuntimeOptions", "AnalyzerOptions")
 
 
+class _JsonOptions:
+    """What both kinds of options share: ``replace``, and a round trip through JSON-like data."""
+
+    replace = dataclasses.replace
+    to_dict = asdict
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Options from JSON-like data; unknown keys and wrong types are one-line errors."""
+        return _from_dict(cls, data)
+
+
 @dataclass(frozen=True)
-class RuntimeOptions:
+class RuntimeOptions(_JsonOptions):
     """How a model runs.
 
     ``model``: a registered name or a saved model folder. ``device``: cpu, cuda, cuda:N or auto. ``engine``:
@@ -53,17 +65,9 @@ class RuntimeOptions:
         check_range(self, "option", "batch_size", 1)
         check_range(self, "option", "threads", 1)
 
-    replace = dataclasses.replace
-    to_dict = asdict
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RuntimeOptions:
-        """Options from JSON-like data; unknown keys and wrong types are one-line errors."""
-        return _from_dict(cls, data)
-
 
 @dataclass(frozen=True)
-class AnalyzerOptions:
+class AnalyzerOptions(_JsonOptions):
     """How an input is analysed: detection, frame sampling, tracking, smoothing, embeddings.
 
     ``detector``: blazeface (offline) or dlib; ``min_score``, ``min_face_size``: detector thresholds (None
@@ -97,14 +101,6 @@ class AnalyzerOptions:
         check_fields(self, "option")
         check_range(self, "option", "margin", 0)
         _ = self.sampling, self.tracking, self.smoothing  # each checks its own values
-
-    replace = dataclasses.replace
-    to_dict = asdict
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AnalyzerOptions:
-        """Options from JSON-like data; unknown keys and wrong types are one-line errors."""
-        return _from_dict(cls, data)
 
     @property
     def sampling(self) -> Sampling:

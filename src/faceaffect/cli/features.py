@@ -22,6 +22,7 @@ from faceaffect.cli.common import (
     app,
     progress_bar,
     report_skipped,
+    runtime_options,
     say,
     user_errors,
 )
@@ -69,17 +70,12 @@ def features(
         report = extract_features(
             inputs,
             out,
-            model=model,
+            runtime=runtime_options(model, device, engine, threads, batch_size, offline),
             detector=detector,
             detect_images=detect_images,
             min_face_size=min_face_size,
             stride=stride,
             storage=storage,
-            batch_size=batch_size,
-            device=device,
-            engine=engine,
-            threads=threads,
-            offline=offline or None,
             audio=encoder,
             progress=progress,
         )

@@ -237,7 +237,7 @@ def read_module_state_dict(
         raise UnsafeCheckpointError(f"{path}: {error}") from None
     except Exception as error:
         raise _unreadable(path, error) from None
-    return _flatten(_unwrap(obj), path)
+    return _flatten(unwrap_checkpoint(obj), path)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -251,7 +251,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise UnsafeCheckpointError(
             f"{error}; it is not a plain state dict (whole pickled modules need read_module_state_dict)"
         ) from None
-    return _flatten(_unwrap(obj), Path(path))
+    return _flatten(unwrap_checkpoint(obj), Path(path))
 
 
 def load_weights_only(path: str | Path) -> Any:
@@ -285,7 +285,9 @@ def _unreadable(path: Path, error: Exception) -> CheckpointError:
     return CheckpointError(f"cannot read {path}: {type(error).__name__}: {' '.join(str(error).split())}")
 
 
-def _unwrap(obj: Any) -> Any:
+def unwrap_checkpoint(obj: Any) -> Any:
+    """What a training checkpoint wraps under ``model_state_dict`` / ``state_dict`` / ``model`` / ``net``
+    (nested wrappers too); anything else as it is."""
     while isinstance(obj, dict):
         key = next((k for k in _WRAPPER_KEYS if k in obj), None)
         if key is None:
