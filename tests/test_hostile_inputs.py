@@ -168,6 +168,11 @@ def test_processes_keep_good_outputs_and_refuse_hostile_files_in_one_line(good: 
     assert done.returncode == 0 and skipped(done.stderr, bad) == bad
     assert pd.read_csv(tmp_path / "t.csv").source.nunique() == 2
 
+    exif = tmp_path / "exif.jpg"
+    Image.open(good.photo).save(exif, exif=b"Exif\0\0MM\0*garbage")  # Pillow warns when it reads this
+    done = faceaffect("analyze", exif, "-o", tmp_path / "e.csv", "-q")
+    assert done.returncode == 0 and done.stderr == "" and len(pd.read_csv(tmp_path / "e.csv")) == 2
+
     nan_model = shutil.copytree(good.model, tmp_path / "model")
     (nan_model / "config.json").write_text('{"format_version": 1, "mean": [NaN, 0.5, 0.5]}')
     done = faceaffect("predict-crops", good.crop, "-m", nan_model)

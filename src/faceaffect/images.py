@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import threading
+import warnings
 from pathlib import Path
 from typing import IO, Union
 
@@ -40,7 +41,7 @@ _UPRIGHT = {
 }
 # Pillow has its own decompression-bomb checks (a warning above 89 megapixels, an error above 179, in open
 # and in some formats' load); they give way to ours while we decode, and this lock keeps threads that decode
-# at the same time from restoring each other's value.
+# at the same time from restoring each other's value (and the warning filters).
 _PIL_LIMIT = threading.Lock()
 
 
@@ -61,7 +62,8 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
 
 def _decode(file: Path | IO[bytes], name: str) -> np.ndarray:
     limit = current_limits().max_image_pixels
-    with _PIL_LIMIT:
+    with _PIL_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's notes on damaged metadata (EXIF, MPO): noise to a user
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
             with Image.open(file) as image:
