@@ -28,8 +28,8 @@ def test_va_train_evaluate_predict_export(synthetic: Synthetic, tmp_path: Path) 
     )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["validation"]["videos"] == 4 and report["validation_figures"]["window"] in (3, 8)
-    assert json.loads((head / "config.json").read_text())["window"] == report["validation_figures"]["window"]
+    assert report["validation"]["videos"] == 4 and report["head"]["window"] in (3, 8)
+    assert json.loads((head / "config.json").read_text())["window"] == report["head"]["window"]
 
     result = runner.invoke(
         app,
@@ -46,8 +46,8 @@ def test_va_train_evaluate_predict_export(synthetic: Synthetic, tmp_path: Path) 
         ],
     )
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "eval.json").read_text())["final"]["score"] == pytest.approx(
-        report["validation_figures"]["smoothed"]
+    assert json.loads((tmp_path / "eval.json").read_text())["head"]["final"]["score"] == pytest.approx(
+        report["head"]["smoothed"]
     )
 
     out = tmp_path / "predictions"

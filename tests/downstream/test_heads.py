@@ -38,18 +38,18 @@ def test_frame_heads_learn_the_signal_and_smoothing_helps(
     synthetic: Synthetic, trained: dict[str, tuple[HeadPredictor, dict]], task: str
 ) -> None:
     predictor, report = trained[task]
-    figures = report["validation_figures"]
+    figures = report["head"]
     assert report["train"]["videos"] == 8 and report["validation"]["videos"] == 4
     assert figures["per_frame"] > MINIMUM[task]
     assert figures["smoothed"] > figures["per_frame"] + 0.02 and predictor.window > 0
     if task == "au":
         assert figures["tuned"] >= figures["per_frame"]
     validation = read_annotations(synthetic.annotations, task, "validation")
-    assert evaluate(predictor, synthetic.store, validation)["final"]["score"] == pytest.approx(
+    assert evaluate(predictor, synthetic.store, validation)["head"]["final"]["score"] == pytest.approx(
         figures["smoothed"]
     )
     shuffled = {video: labels[::-1] for video, labels in validation.items()}  # same labels, wrong frames
-    chance = evaluate(predictor, synthetic.store, shuffled)["final"]["score"]
+    chance = evaluate(predictor, synthetic.store, shuffled)["head"]["final"]["score"]
     assert chance < figures["smoothed"] - 0.3
 
 
@@ -59,9 +59,9 @@ def test_emi_head_learns_intensities(tmp_path: Path) -> None:
     options = TrainOptions(epochs=50, patience=20, batch_size=32, lr=0.01)
     predictor, report = train_head("emi", store, read_emi_csv(train_csv), validation, options=options)
     assert predictor.head.config.in_dim == 4 * 10 and predictor.head.config.pooled
-    assert report["validation_figures"]["score"] > 0.5
+    assert report["head"]["score"] > 0.5
     shuffled = dict(zip(validation, np.roll(np.stack(list(validation.values())), 1, axis=0), strict=True))
-    assert evaluate(predictor, store, shuffled)["score"] < 0.25
+    assert evaluate(predictor, store, shuffled)["head"]["score"] < 0.25
 
 
 def test_training_is_reproducible(tmp_path: Path) -> None:

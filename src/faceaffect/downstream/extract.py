@@ -10,7 +10,8 @@ What counts as a video (its id is the file or folder name):
 - any other image: a one-frame video of its own (frame 1).
 
 A folder given as input is searched recursively for all three. Videos already in the store are skipped, so
-an interrupted run continues where it stopped.
+an interrupted run continues where it stopped (images enter the saved manifest every few seconds, not one by
+one: an interruption costs at most those seconds of work).
 
 >>> report = extract_features(["clips/"], "features/")  # doctest: +SKIP
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 Progress = Callable[[int, int], None]
+MANIFEST_SECONDS = 5.0  # images (one-frame videos) enter the saved manifest at least this often
 
 
 @dataclass(frozen=True)
@@ -156,22 +159,29 @@ def extract_features(
         analyzer = Analyzer(recognizer, face_detector, stride=stride, embeddings=True, max_gap=0)
     counts = [s.frame_count(stride) for s in sources]
     total, done = sum(counts), 0
-    for source, count in zip(sources, counts, strict=True):
-        if source.video in store:
-            report.skipped.append(source.video)
-        elif source.kind == "video":
-            step = None if progress is None else _offset(progress, done, total)
-            store.write(*_video_features(source, analyzer, step))
-            report.written.append(source.video)
-        else:
-            detect = face_detector if detect_images else None
-            store.write(*_image_features(source, recognizer, detect, report.failures))
-            report.written.append(source.video)
-        if audio is not None and source.kind == "video" and store.videos[source.video].audio is None:
-            _write_audio(store, source, audio)  # also completes a run interrupted between video and audio
-        done += count
-        if progress is not None:
-            progress(done, total)
+    saved = time.monotonic()
+    try:
+        for source, count in zip(sources, counts, strict=True):
+            if source.video in store:
+                report.skipped.append(source.video)
+            elif source.kind == "video":
+                step = None if progress is None else _offset(progress, done, total)
+                store.write(*_video_features(source, analyzer, step))
+                report.written.append(source.video)
+            else:
+                detect = face_detector if detect_images else None
+                store.write(*_image_features(source, recognizer, detect, report.failures), manifest=False)
+                report.written.append(source.video)
+                if time.monotonic() - saved >= MANIFEST_SECONDS:
+                    store.save_manifest()
+                    saved = time.monotonic()
+            if audio is not None and source.kind == "video" and store.videos[source.video].audio is None:
+                _write_audio(store, source, audio)  # also completes a run interrupted between video and audio
+            done += count
+            if progress is not None:
+                progress(done, total)
+    finally:
+        store.save_manifest()
     return report
 
 
