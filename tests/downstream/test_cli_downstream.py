@@ -198,3 +198,19 @@ def test_fuse_two_heads(synthetic: Synthetic, tmp_path: Path) -> None:
         app, ["heads", "evaluate", str(tmp_path / "fused"), "-f", store, "--labels", labels]
     )
     assert result.exit_code == 0 and "final score" in result.output
+
+
+def test_pinned_head_and_uncapped_weights_are_recorded(synthetic: Synthetic, tmp_path: Path) -> None:
+    store, labels, head = str(synthetic.store.root), str(synthetic.annotations), tmp_path / "au"
+    args = ["heads", "train", "au", "-f", store, "--labels", labels, "-o", str(head), "--windows", "0"]
+    pins = ["--hidden", "0", "--weight-decay", "0.01", "--max-class-weight", "0"]
+    result = runner.invoke(app, [*args, *pins])
+    assert result.exit_code == 0, result.output
+    assert "candidate 1/1, linear, L2 0.01: validation" in " ".join(result.output.split())
+    training = json.loads((head / "config.json").read_text())["training"]
+    assert training["model"] == "linear, L2 0.01" and len(training["candidates"]) == 1
+    assert training["max_class_weight"] is None  # 0: METHOD.md's uncapped weights
+    baseline = json.loads((head / "baseline" / "config.json").read_text())["training"]
+    assert len(baseline["candidates"]) == 4 and baseline["model"].startswith("logistic regression per AU")
+    bad = runner.invoke(app, [*args, "--dropout", "1.5"])
+    assert bad.exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,14 +68,14 @@ def test_emi_head_learns_intensities(tmp_path: Path) -> None:
 def test_training_is_reproducible(tmp_path: Path) -> None:
     store, train_csv, valid_csv = make_emi_dataset(tmp_path, videos=30)
     train, validation = read_emi_csv(train_csv), read_emi_csv(valid_csv)
-    options = TrainOptions(epochs=5, batch_size=8)
+    options = TrainOptions(
+        hidden=8, epochs=5, batch_size=8
+    )  # a hidden layer: seeds matter (linear: exact fits)
     heads = []
     for draws in (3, 5):
         torch.rand(draws)  # other code using torch's global generator must not change the result
         heads.append(train_head("emi", store, train, validation, options=options)[0].head)
-    other = train_head("emi", store, train, validation, options=TrainOptions(epochs=5, batch_size=8, seed=1))[
-        0
-    ]
+    other = train_head("emi", store, train, validation, options=replace(options, seed=1))[0]
     x = torch.randn(4, heads[0].config.in_dim)
     with torch.no_grad():
         torch.testing.assert_close(heads[0](x), heads[1](x))
@@ -95,11 +96,32 @@ def test_saved_heads_reload_with_their_config(
         "outputs": tuple(as_json["outputs"]),
         "thresholds": tuple(as_json["thresholds"]),
     }
-    assert loaded.metrics["task"] == "au"
+    assert loaded.metrics["task"] == "au" and loaded.splits == predictor.splits
+    assert loaded.head.config.training["model"] == predictor.metrics["head"]["model"]
     video = synthetic.videos[-1]
-    np.testing.assert_allclose(
-        loaded.series(synthetic.store, video, 240), predictor.series(synthetic.store, video, 240)
-    )
+    for mine, theirs in ((loaded, predictor), (loaded.baseline, predictor.baseline)):
+        np.testing.assert_allclose(
+            mine.series(synthetic.store, video, 240), theirs.series(synthetic.store, video, 240)
+        )
+    assert loaded.baseline.head.config.training["model"].startswith("logistic regression per AU")
+
+
+def test_evaluation_says_which_videos_tuned_the_head(
+    synthetic: Synthetic, trained: dict[str, tuple[HeadPredictor, dict]]
+) -> None:
+    predictor, report = trained["va"]
+    validation = read_annotations(synthetic.annotations, "va", "validation")
+    on_validation = evaluate(predictor, synthetic.store, validation)
+    assert on_validation["tuned_on"] == {
+        "split": "validation",
+        "videos": 4,
+        "evaluated_videos_in_it": 4,
+        "evaluated_videos_in_training_split": 0,
+    }
+    assert on_validation["baseline"]["final"]["score"] == pytest.approx(report["baseline"]["smoothed"])
+    assert on_validation["baseline"]["model"].startswith("ridge regression")
+    on_train = evaluate(predictor, synthetic.store, read_annotations(synthetic.annotations, "va", "train"))
+    assert on_train["tuned_on"]["evaluated_videos_in_training_split"] == 8
 
 
 def test_onnx_export_matches_torch(trained: dict[str, tuple[HeadPredictor, dict]], tmp_path: Path) -> None:

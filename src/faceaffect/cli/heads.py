@@ -81,15 +81,25 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
 
 
 def _print_report(report: dict[str, Any], title: str) -> None:
-    """The run's facts on one line, then a table of the head's figures beside its linear baseline's."""
+    """A table of the head's figures beside its linear baseline's, the run's facts on one line below; a
+    report without figures of a predictor (the compound prior) is all facts."""
     columns = [name for name in ("head", "baseline") if isinstance(report.get(name), dict)]
     said = (*columns, "tuned_on", "figures_on")  # the figures, and what the note below says in words
     facts = _flatten({k: v for k, v in report.items() if k not in said})
-    table = Table("figure", *columns, title=title, caption="; ".join(f"{k}: {v}" for k, v in facts.items()))
-    figures = [_flatten(report[name]) for name in columns]
-    for key in dict.fromkeys(k for rows in figures for k in rows):
-        table.add_row(key, *(rows.get(key, "") for rows in figures))
+    if not columns:
+        table = Table("figure", "value", title=title)
+        for key, value in facts.items():
+            table.add_row(key, value)
+    else:
+        table = Table(
+            "figure", *columns, title=title, caption="; ".join(f"{k}: {v}" for k, v in facts.items())
+        )
+        figures = [_flatten(report[name]) for name in columns]
+        for key in dict.fromkeys(k for rows in figures for k in rows):
+            table.add_row(key, *(rows.get(key, "") for rows in figures))
     Console(stderr=True).print(table)
+    if columns:
+        stderr.print(_honesty_note(report), highlight=False)
 
 
 def _honesty_note(report: dict[str, Any]) -> str:
@@ -236,7 +246,6 @@ def train(
     predictor.save(out)
     _save_report(report, report_path)
     _print_report(report, f"{task} head saved in {out}: head and linear baseline on the validation split")
-    stderr.print(_honesty_note(report), highlight=False)
 
 
 @heads_app.command("evaluate")
@@ -273,7 +282,6 @@ def evaluate(
         report = evaluate_predictor(predictor, store, read_labels(predictor.task, labels, split))
     _save_report(report, report_path)
     _print_report(report, f"{head} on {features}")
-    stderr.print(_honesty_note(report), highlight=False)
 
 
 @heads_app.command("predict")

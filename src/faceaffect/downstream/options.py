@@ -40,11 +40,12 @@ class Candidate:
 class TrainOptions:
     """How heads are chosen and fitted; None leaves a setting to the search on validation data.
 
-    ``hidden``, ``weight_decay`` and ``dropout`` pin a dimension of the search grid (all three pinned: one
-    candidate). ``max_class_weight`` caps the class weights of expr and au (None: METHOD.md's uncapped
-    weights). At most ``search_rows`` training (and validation) rows take part in the search; the chosen
-    candidate is then refitted on all training rows. ``epochs``, ``patience``, ``lr`` and ``batch_size``
-    drive the Adam training of hidden-layer heads; linear heads and the baselines are fitted exactly.
+    ``hidden``, ``weight_decay`` and ``dropout`` pin a dimension of the head's search grid (all three pinned:
+    one candidate); the linear baseline always chooses its L2 from ``LINEAR_WEIGHT_DECAY``.
+    ``max_class_weight`` caps the class weights of expr and au (None: METHOD.md's uncapped weights). At
+    most ``search_rows`` training (and validation) rows take part in the search; the chosen candidate is
+    then refitted on all training rows. ``epochs``, ``patience``, ``lr`` and ``batch_size`` drive the Adam
+    training of hidden-layer heads; linear heads and the baselines are fitted exactly.
     """
 
     inputs: str | None = None
@@ -72,7 +73,3 @@ class TrainOptions:
             for decay in decays if self.weight_decay is None else (self.weight_decay,):
                 candidates.extend(Candidate(width, decay, dropout if width else 0.0) for dropout in dropouts)
         return list(dict.fromkeys(candidates))
-
-    def baseline_grid(self) -> tuple[float, ...]:
-        """The L2 strengths the linear baseline chooses from (pinned by ``weight_decay`` too)."""
-        return LINEAR_WEIGHT_DECAY if self.weight_decay is None else (self.weight_decay,)

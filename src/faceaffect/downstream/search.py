@@ -25,9 +25,17 @@ import numpy as np
 import torch
 
 from faceaffect.downstream.data import Samples
-from faceaffect.downstream.fit import FitResult, Loss, fit_hidden, fit_linear, squared_loss, task_loss
+from faceaffect.downstream.fit import (
+    FitResult,
+    Loss,
+    fit_hidden,
+    fit_linear,
+    squared_loss,
+    task_loss,
+    torch_threads,
+)
 from faceaffect.downstream.heads import Head, HeadConfig, predict_array
-from faceaffect.downstream.options import Candidate, CandidateCallback, TrainOptions
+from faceaffect.downstream.options import LINEAR_WEIGHT_DECAY, Candidate, CandidateCallback, TrainOptions
 from faceaffect.downstream.scores import decisions, task_score
 from faceaffect.errors import InputError
 
@@ -55,6 +63,17 @@ def search_head(
     on_candidate: CandidateCallback | None = None,
 ) -> Fitted:
     """The best candidate head on validation; ``on_candidate(index, total, record)`` after each fit."""
+    with torch_threads(options.threads):
+        return _search(config, train, val, options, on_candidate)
+
+
+def _search(
+    config: HeadConfig,
+    train: Samples,
+    val: Samples,
+    options: TrainOptions,
+    on_candidate: CandidateCallback | None,
+) -> Fitted:
     _check_sizes(config.task, train, val)
     search_train, search_val = _search_rows(train, val, options)
     mean, std = _standardisation(train.x)
@@ -95,6 +114,11 @@ def search_head(
 
 def fit_baseline(config: HeadConfig, train: Samples, val: Samples, options: TrainOptions) -> Fitted:
     """The linear baseline of ``config.task`` on the same inputs and split, its L2 chosen on validation."""
+    with torch_threads(options.threads):
+        return _baseline(config, train, val, options)
+
+
+def _baseline(config: HeadConfig, train: Samples, val: Samples, options: TrainOptions) -> Fitted:
     _check_sizes(config.task, train, val)
     task = config.task
     regression = task in ("va", "emi")
@@ -104,7 +128,7 @@ def fit_baseline(config: HeadConfig, train: Samples, val: Samples, options: Trai
     loss = squared_loss if regression else task_loss(task, search_train.y)
     records = []
     best: tuple[float, Head, float] | None = None
-    for decay in options.baseline_grid():
+    for decay in LINEAR_WEIGHT_DECAY:
         head, _ = _fit(shape, Candidate(0, decay), loss, search_train, search_val, (mean, std), options)
         score = _score(head, search_val)
         records.append({"weight_decay": decay, "score": score})
