@@ -14,7 +14,7 @@ from synthetic_abaw import MODEL, Synthetic, make_emi_dataset
 from faceaffect.downstream.abaw import read_annotations, read_emi_csv
 from faceaffect.downstream.features import FeatureStore
 from faceaffect.downstream.fit import au_weights, task_loss
-from faceaffect.downstream.heads import Head, HeadConfig, export_onnx, load_head
+from faceaffect.downstream.heads import Head, HeadConfig, export_onnx, load_head, save_head
 from faceaffect.downstream.predictors import HeadPredictor, load_predictor
 from faceaffect.downstream.workflow import TrainOptions, evaluate, train_head
 from faceaffect.errors import InputError
@@ -180,3 +180,17 @@ def test_bad_head_folders(tmp_path: Path) -> None:
     assert head(torch.zeros(3, 10)).abs().max() <= 1
     with pytest.raises(InputError, match="not a saved head"):
         load_head(tmp_path)
+
+
+def test_heads_saved_before_the_search_still_load(tmp_path: Path) -> None:
+    head = Head(HeadConfig.for_task("expr", in_dim=6, hidden=4))
+    save_head(head, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    for key in ("dropout", "training"):  # fields added with the search
+        del config[key]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded = load_predictor(tmp_path)
+    assert loaded.head.config.dropout == 0.0 and loaded.baseline is None and loaded.splits is None
+    x = torch.randn(3, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.head(x), head.eval()(x))

@@ -183,7 +183,9 @@ def train(
     ] = TrainOptions.max_class_weight,
     search_rows: Annotated[
         int,
-        typer.Option(min=2, help="Search on at most this many rows per split; refit the winner on all."),
+        typer.Option(
+            min=2, help="Search on at most this many rows per split (the winner then trains on all)."
+        ),
     ] = TrainOptions.search_rows,
     epochs: Annotated[int, typer.Option(min=1, help="Hidden-layer heads: at most this many epochs.")] = 100,
     patience: Annotated[

@@ -11,10 +11,11 @@ Losses on a head's raw outputs:
 
 The L2 penalty is ``weight_decay / 2`` times the squared norm of the layers' weights (not the biases), on
 standardised inputs. A linear head's problem is small and (but for CCC and Pearson) convex, so
-:func:`fit_linear` solves it with full-batch L-BFGS; heads with a hidden layer train with Adam on mini-batches
-and stop early on the validation loss (:func:`fit_hidden`).
+:func:`fit_linear` solves it with full-batch L-BFGS (it holds a standardised copy of its rows: the search
+gives it at most ``search_rows``); heads with a hidden layer, and every head refitted on more rows than
+that, train with Adam on mini-batches and stop early on the validation loss (:func:`fit_adam`).
 
->>> result = fit_hidden(head, loss, x_train, y_train, x_val, y_val, weight_decay=1e-3)  # doctest: +SKIP
+>>> result = fit_adam(head, loss, x_train, y_train, x_val, y_val, weight_decay=1e-3)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -113,10 +114,12 @@ def l2_penalty(head: Head) -> torch.Tensor:
 
 @dataclass
 class FitResult:
-    """How a fit ended: epochs (Adam) or iterations (L-BFGS), the best epoch and its validation loss."""
+    """How a fit ended: its method, iterations (L-BFGS) or epochs run (Adam), and Adam's best epoch (0: the
+    starting weights) with its validation loss."""
 
+    method: str
     steps: int
-    best_epoch: int = 0
+    best_epoch: int | None = None
     val_loss: float = math.nan
 
 
@@ -157,10 +160,10 @@ def fit_linear(
 
     optimiser.step(closure)
     head.eval()
-    return FitResult(steps=int(optimiser.state[next(head.parameters())].get("n_iter", 0)))
+    return FitResult("L-BFGS", int(optimiser.state[next(head.parameters())].get("n_iter", 0)))
 
 
-def fit_hidden(
+def fit_adam(
     head: Head,
     loss: Loss,
     x_train: np.ndarray,
@@ -175,18 +178,25 @@ def fit_hidden(
     batch_size: int = 256,
     seed: int = 0,
 ) -> FitResult:
-    """Train ``head`` in place with Adam; it ends with the weights of the epoch of lowest validation loss.
+    """Train ``head`` in place with Adam; it ends with the weights of the epoch of lowest validation loss
+    (its starting weights count as epoch 0, so a warm start is never made worse).
 
     Early stopping on the loss rather than on the task score keeps the chosen epoch from riding the noise of
     a small validation set's score, so the score it is then judged by stays honest. The head's
-    standardisation must already be set.
+    standardisation must already be set; only mini-batches are standardised, so memory stays flat.
     """
     generator = torch.Generator().manual_seed(seed)
     x, y = torch.as_tensor(x_train, dtype=torch.float32), torch.as_tensor(y_train, dtype=torch.float32)
     xv, yv = torch.as_tensor(x_val, dtype=torch.float32), torch.as_tensor(y_val, dtype=torch.float32)
     optimiser = torch.optim.Adam(head.parameters(), lr=lr)
     batch = max(2, min(batch_size, len(x)))
-    result = FitResult(steps=0, val_loss=math.inf)
+
+    def validation_loss() -> float:
+        head.eval()
+        with torch.inference_mode():
+            return float(loss(head.raw(xv), yv))
+
+    result = FitResult("Adam", 0, best_epoch=0, val_loss=validation_loss())
     best_state = copy.deepcopy(head.state_dict())
     for epoch in range(1, epochs + 1):
         head.train()
@@ -199,9 +209,7 @@ def fit_hidden(
             optimiser.zero_grad()
             value.backward()
             optimiser.step()
-        head.eval()
-        with torch.inference_mode():
-            val_loss = float(loss(head.raw(xv), yv))
+        val_loss = validation_loss()
         result.steps = epoch
         if val_loss < result.val_loss - 1e-7:
             result.best_epoch, result.val_loss = epoch, val_loss

@@ -43,9 +43,10 @@ class TrainOptions:
     ``hidden``, ``weight_decay`` and ``dropout`` pin a dimension of the head's search grid (all three pinned:
     one candidate); the linear baseline always chooses its L2 from ``LINEAR_WEIGHT_DECAY``.
     ``max_class_weight`` caps the class weights of expr and au (None: METHOD.md's uncapped weights). At
-    most ``search_rows`` training (and validation) rows take part in the search; the chosen candidate is
-    then refitted on all training rows. ``epochs``, ``patience``, ``lr`` and ``batch_size`` drive the Adam
-    training of hidden-layer heads; linear heads and the baselines are fitted exactly.
+    most ``search_rows`` training (and validation) rows take part in the search; the chosen candidate then
+    continues training on all training rows. ``epochs``, ``patience``, ``lr`` and ``batch_size`` drive the
+    Adam training of hidden-layer heads (and that continuation); linear heads and the baselines are fitted
+    exactly.
     """
 
     inputs: str | None = None
