@@ -85,12 +85,6 @@ class HeadConfig:
             raise InputError(f"unknown activation {settings['activation']!r}")
         return cls(task=task, in_dim=in_dim, outputs=TASK_LABELS[task], **settings)
 
-    def describe(self) -> str:
-        """``linear`` or ``hidden 128, dropout 0.5``: the head's capacity in words."""
-        if self.hidden == 0:
-            return "linear"
-        return f"hidden {self.hidden}" + (f", dropout {self.dropout:g}" if self.dropout else "")
-
     def replace(self, **changes: Any) -> HeadConfig:
         return replace(self, **changes)
 

@@ -13,8 +13,8 @@ with balanced class weights (multinomial for expr, one per AU for au) or ridge r
 strength chosen on validation the same way, fitted exactly (L-BFGS).
 
 >>> fitted = search_head(config, train, val, TrainOptions())  # doctest: +SKIP
->>> fitted.head.config.describe(), fitted.record["model"]  # doctest: +SKIP
-('linear', 'linear, L2 0.01')
+>>> fitted.head.config.hidden, fitted.record["model"]  # doctest: +SKIP
+(0, 'linear, L2 0.01')
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ def evaluate(predictor: Predictor, store: FeatureStore, labels: Labels) -> dict[
 def _scores(predictor: Predictor, store: FeatureStore, labels: Labels) -> dict[str, Any]:
     task = predictor.task
     head = getattr(predictor, "head", None)
-    model = {"model": head.config.training.get("model", head.config.describe())} if head is not None else {}
+    model = {"model": head.config.training["model"]} if head is not None and head.config.training else {}
     if task == "emi":
         predictor.check(store)
         outputs = predictor.video_outputs(store, list(labels))
