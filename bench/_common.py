@@ -36,7 +36,8 @@ GROUP_PHOTOS = (
 def face_crops(count: int) -> list[np.ndarray]:
     """``count`` real face crops (BlazeFace boxes on five group photos, 86-186 px, repeated as needed)."""
     from faceaffect.detect import create_detector
-    from faceaffect.preprocess import crop_box, load_image
+    from faceaffect.images import load_image
+    from faceaffect.preprocess import crop_box
 
     detector = create_detector("blazeface")
     crops = []

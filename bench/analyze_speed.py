@@ -30,7 +30,7 @@ def build_recognizer(model: str, batch_size: int, threads: int):
     """A Recognizer with the published weights when they are cached, else with random weights."""
     import torch
 
-    from faceaffect.errors import FaceaffectError
+    from faceaffect.core.errors import FaceaffectError
     from faceaffect.models import create_model
     from faceaffect.recognizer import Recognizer
 
@@ -44,7 +44,7 @@ def build_recognizer(model: str, batch_size: int, threads: int):
 
 def main() -> None:
     from faceaffect.analysis import Analyzer
-    from faceaffect.recognizer import DEFAULT_MODEL
+    from faceaffect.hub.registry import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", nargs="?", type=Path, default=VIDEO)

@@ -24,12 +24,13 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "downstream"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "downstream"))
 
-from ferplus_tasks import TASKS, FerplusTasks, build  # noqa: E402
+from _common import SHARED
+from ferplus_tasks import TASKS, FerplusTasks, build
 
-FERPLUS = ROOT.parent / "shared" / "data" / "ferplus"
+FERPLUS = SHARED / "ferplus"
 METHOD_HEAD = {"hidden": 128, "weight_decay": 0.0, "dropout": 0.0, "max_class_weight": None}
 
 

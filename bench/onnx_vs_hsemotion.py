@@ -37,8 +37,8 @@ def main() -> None:
     import onnxruntime
 
     from faceaffect.export import export_model
+    from faceaffect.hub import sha256_file
     from faceaffect.recognizer import Recognizer
-    from faceaffect.weights import sha256_file
 
     crops = face_crops(args.faces)
     with tempfile.TemporaryDirectory(prefix="faceaffect-bench-") as tmp:

@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 from faceaffect.export import export_model
+from faceaffect.hub import sha256_file
 from faceaffect.train.datasets import decode, read_ferplus
-from faceaffect.weights import sha256_file
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "faceaffect" / "assets"
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from sample_data import SHARED_DATA, sample_file, unavailable
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -24,22 +23,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data beside the checkout; tests that need it skip with a reason when it is absent."""
+    """The sample data: ``$FACEAFFECT_TEST_DATA``, default ../shared/data beside the checkout."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+        unavailable(f"sample data not found at {SHARED_DATA} (set FACEAFFECT_TEST_DATA)")
     return SHARED_DATA
 
 
 @pytest.fixture(scope="session")
 def face_crops() -> list[np.ndarray]:
     """Nine real face crops of several sizes from ../shared/data (aligned 160x160 crops, posed photos)."""
-    from faceaffect.preprocess import load_image
+    from faceaffect.images import load_image
 
-    faces = SHARED_DATA / "faces"
+    faces = sample_file("faces")
     paths = sorted((faces / "facenet-pytorch" / "test_images_aligned").glob("*/1.png"))
     paths += sorted((faces / "pyfeat_tests").glob("*-ph.jpg"))
     if len(paths) < 2:
-        pytest.skip(f"face crops not found under {faces}")
+        unavailable(f"face crops not found under {faces}")
     return [load_image(path) for path in paths]
 
 

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from faceaffect.cli import app
-from faceaffect.labels import AFFECTNET_8
+from faceaffect.core.labels import AFFECTNET_8
+from faceaffect.hub.registry import get_config, list_models
 from faceaffect.models import create_model, save_model
-from faceaffect.registry import get_config, list_models
 
 runner = CliRunner()
 

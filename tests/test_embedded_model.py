@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceaffect.hub import load_pretrained_files
+from faceaffect.hub.cache import packaged_file
+from faceaffect.hub.registry import DEFAULT_MODEL, get_config
 from faceaffect.models import load_model
-from faceaffect.recognizer import DEFAULT_MODEL, Recognizer
-from faceaffect.registry import get_config
+from faceaffect.recognizer import Recognizer
 from faceaffect.train.datasets import decode, read_ferplus
-from faceaffect.weights import load_pretrained_files
-from faceaffect.weights.cache import packaged_file
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,17 @@ def test_default_is_the_embedded_model_and_its_files_verify() -> None:
     folder = packaged_file(config.weights).parent  # raises when the sha256 does not match
     assert packaged_file(config.onnx).parent == folder
     saved, state = load_pretrained_files(folder)
-    for field in ("arch", "input_size", "mean", "std", "label_set", "has_va", "embedding_dim", "extra"):
+    for field in (
+        "arch",
+        "input_size",
+        "mean",
+        "std",
+        "label_set",
+        "has_va",
+        "embedding_dim",
+        "grayscale",
+        "flip_average",
+    ):
         assert getattr(saved, field) == getattr(config, field), field
     assert sum(t.numel() for t in state.values()) < 3_000_000  # a few MB, fit to ship in the package
     assert (folder / "MODEL_CARD.md").is_file()

@@ -83,14 +83,14 @@ def test_cli_export_user_errors(tmp_path, args: list[str], message: str) -> None
 def test_embedded_shaped_model_folder_runs_on_onnx_alone(face_crops, tmp_path) -> None:
     """The embedded default's config (grey input, mirror-averaged) with random weights: its folder with only
     model.onnx and config.json gives what torch gives, grey preprocessing and mirror average included."""
-    from faceaffect.registry import get_config
+    from faceaffect.hub.registry import get_config
 
     config = get_config("mbf_ferplus_8").replace(weights=None, onnx=None)
     model = create_model(config)
     recalibrate_batchnorm(model, preprocess(face_crops, config))
     export_model(model, tmp_path / "default", check_images=face_crops)
     onnx = Recognizer(tmp_path / "default", engine="onnx")
-    assert onnx.config.extra == {"grayscale": True, "flip_average": True}
+    assert onnx.config.grayscale and onnx.config.flip_average
     assert onnx.config.input_size == config.input_size
     got = onnx.predict(face_crops)
     mirrored = onnx.predict([np.ascontiguousarray(crop[:, ::-1]) for crop in face_crops])

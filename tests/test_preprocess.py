@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceaffect.errors import InputError
-from faceaffect.preprocess import crop_box, load_image, preprocess, to_rgb_array
-from faceaffect.registry import get_config
-from faceaffect.types import FaceBox
+from faceaffect.core.errors import InputError
+from faceaffect.core.types import FaceBox
+from faceaffect.hub.registry import get_config
+from faceaffect.images import load_image, to_rgb_array
+from faceaffect.preprocess import crop_box, preprocess
 
 
 @pytest.mark.parametrize(
@@ -74,13 +75,13 @@ def test_load_image_errors(tmp_path) -> None:
 
 
 def test_grey_models_see_pil_luma_on_every_channel() -> None:
-    """Grey models (config extra ``grayscale``) get colour crops as PIL's "L", on every channel."""
+    """Grey models (config ``grayscale``) get colour crops as PIL's "L", on every channel."""
     rng = np.random.default_rng(1)
     image = rng.integers(0, 256, size=(60, 50, 3), dtype=np.uint8)
-    config = get_config("mbf_va_mtl").replace(input_size=48, extra={"grayscale": True})
+    config = get_config("mbf_va_mtl").replace(input_size=48, grayscale=True)
     luma = Image.fromarray(image).resize((48, 48), Image.Resampling.BILINEAR).convert("L")
     expected = (np.asarray(luma) / 255.0 - 0.5) / 0.5
     got = preprocess([image], config)[0]
     for channel in got:
         np.testing.assert_allclose(channel, expected, atol=1.01 / 127.5)  # PIL rounds luma its own way
-    assert not np.allclose(preprocess([image], config.replace(extra={}))[0][0], got[0])
+    assert not np.allclose(preprocess([image], config.replace(grayscale=False))[0][0], got[0])

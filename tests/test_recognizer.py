@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceaffect.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError
 from faceaffect.models import create_model
 from faceaffect.recognizer import Recognizer
 
@@ -59,7 +59,7 @@ def test_empty_input_gives_empty_output(va_recognizer: Recognizer) -> None:
 
 
 def test_bad_options_are_clear_errors(va_recognizer: Recognizer) -> None:
-    with pytest.raises(InputError, match="batch size"):
+    with pytest.raises(FaceaffectError, match="batch_size must be at least 1"):
         Recognizer(va_recognizer.engine.model, batch_size=0)
     with pytest.raises(FaceaffectError, match="unknown device"):
         Recognizer(va_recognizer.engine.model, device="tpu")

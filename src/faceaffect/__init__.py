@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from faceaffect.errors import FaceaffectError, InputError
-from faceaffect.labels import AFFECTNET_7, AFFECTNET_8
-from faceaffect.registry import ModelConfig, get_config, list_models
-from faceaffect.types import FaceBox, FacePrediction, FrameResult
+from faceaffect import _moved
+from faceaffect.core.errors import FaceaffectError, InputError
+from faceaffect.core.labels import AFFECTNET_7, AFFECTNET_8
+from faceaffect.core.types import FaceBox, FacePrediction, FrameResult
+from faceaffect.hub.registry import ModelConfig, get_config, list_models
 
 if TYPE_CHECKING:
     from faceaffect.analysis import Analyzer, analyze, stream
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from faceaffect.recognizer import Recognizer
     from faceaffect.results import AnalysisResult
 
+_moved.install()
 __version__ = "0.1.0"
 __all__ = [
     "AFFECTNET_7",

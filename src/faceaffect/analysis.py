@@ -17,23 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from faceaffect.core.progress import Progress
+from faceaffect.core.types import FrameResult
 from faceaffect.detect import create_detector
 from faceaffect.detect.base import FaceDetector
-from faceaffect.errors import FaceaffectError
+from faceaffect.options import AnalyzerOptions, RuntimeOptions, split_settings
 from faceaffect.preprocess import crop_box
-from faceaffect.recognizer import DEFAULT_MODEL, Recognizer
+from faceaffect.recognizer import Recognizer
 from faceaffect.results import AnalysisResult
-from faceaffect.types import FrameResult
-from faceaffect.video.decode import DecodedFrame, Sampling
+from faceaffect.video.decode import DecodedFrame, SourceKind
 from faceaffect.video.prefetch import prefetched
-from faceaffect.video.smoothing import Smoothing
 from faceaffect.video.sources import Source, open_source
-from faceaffect.video.tracking import FrameTracker, TrackedFrame, TrackingOptions
+from faceaffect.video.tracking import FrameTracker, TrackedFrame
 
 if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
 
-Progress = Callable[[int, int | None], None]
 OnFrame = Callable[[np.ndarray, FrameResult], bool | None]
 SourceLike = str | Path | int | Source
 
@@ -42,67 +41,37 @@ class Analyzer:
     """A configured pipeline: detector, tracker and recognizer, applied to any input.
 
     Args:
-        model: registered name, saved model folder, ``MultiTaskModel`` or a ready ``Recognizer``.
-        detector: detector name (see ``faceaffect.detect.list_detectors``) or a detector object.
-        device, batch_size, offline, engine, threads: as for ``Recognizer``; faces of several frames share
-            a batch.
-        min_score, min_face_size: detector thresholds (None keeps the detector's defaults).
-        margin: grow each box by this fraction of its size on every side before cropping (0: the box, as
-            the published models were trained).
-        stride, target_fps, max_frames: which video frames to analyse (every ``stride``-th, or about
-            ``target_fps`` per second; at most ``max_frames``).
-        detect_every: run the detector on every N-th analysed frame only; boxes in between follow the tracks.
-        max_gap: frames a tracked face may go undetected; its boxes there are interpolated and recognised.
-        small_face_every: on videos, BlazeFace's small-face search (its tiles) runs on every N-th detection,
-            and on every one while a reported face is small (1: every frame; see ``TrackingOptions``).
-        track_iou: least IoU between a track's predicted box and a detection to continue the track.
-        min_track_score: a track is reported once one of its detections scores this much (videos; 0: all).
-        smooth_frames, smooth_seconds: centred moving mean of each track (``analyze`` only; give one).
-        embeddings: keep each face's embedding.
+        model: registered name, saved model folder, ``MultiTaskModel`` or a ready ``Recognizer`` (default:
+            ``runtime.model``).
+        detector: detector name (see ``faceaffect.detect.list_detectors``) or a detector object (default:
+            ``options.detector``).
+        runtime: how the model runs (:class:`~faceaffect.options.RuntimeOptions`).
+        options: how inputs are analysed (:class:`~faceaffect.options.AnalyzerOptions`).
+        settings: fields of either, by name, changing them (``target_fps=10, device="cuda"``).
     """
 
     def __init__(
         self,
-        model: str | Path | MultiTaskModel | Recognizer = DEFAULT_MODEL,
-        detector: str | FaceDetector = "blazeface",
+        model: str | Path | MultiTaskModel | Recognizer | None = None,
+        detector: str | FaceDetector | None = None,
         *,
-        device: str = "cpu",
-        batch_size: int = 32,
-        offline: bool | None = None,
-        engine: str = "auto",
-        threads: int | None = None,
-        min_score: float | None = None,
-        min_face_size: float | None = None,
-        margin: float = 0.0,
-        stride: int = 1,
-        target_fps: float | None = None,
-        max_frames: int | None = None,
-        detect_every: int = 1,
-        max_gap: int = 5,
-        small_face_every: int = 10,
-        track_iou: float = 0.3,
-        min_track_score: float = 0.65,
-        smooth_frames: int = 0,
-        smooth_seconds: float = 0.0,
-        embeddings: bool = False,
+        runtime: RuntimeOptions | None = None,
+        options: AnalyzerOptions | None = None,
+        **settings: Any,
     ) -> None:
-        if margin < 0:
-            raise FaceaffectError(f"margin must be >= 0, got {margin}")
-        self.sampling = Sampling(stride, target_fps, max_frames)
-        self.tracking = TrackingOptions(detect_every, max_gap, track_iou, min_track_score, small_face_every)
-        self.smoothing = Smoothing(smooth_frames, smooth_seconds)
-        self.margin = margin
-        self.embeddings = embeddings
-        self.recognizer = (
-            model
-            if isinstance(model, Recognizer)
-            else Recognizer(
-                model, device=device, batch_size=batch_size, offline=offline, engine=engine, threads=threads
-            )
+        changes = split_settings(settings, runtime or RuntimeOptions(), options or AnalyzerOptions())
+        self.runtime, self.options = changes
+        if isinstance(detector, str):
+            self.options = self.options.replace(detector=detector)
+        self.recognizer = model if isinstance(model, Recognizer) else Recognizer(model, options=self.runtime)
+        self.detector = (
+            create_detector(self.options.detector, **self.options.detector_thresholds)
+            if detector is None or isinstance(detector, str)
+            else detector
         )
-        thresholds = {"min_score": min_score, "min_face_size": min_face_size}
-        options = {key: value for key, value in thresholds.items() if value is not None}
-        self.detector = create_detector(detector, **options) if isinstance(detector, str) else detector
+        self.sampling = self.options.sampling
+        self.tracking = self.options.tracking
+        self.smoothing = self.options.smoothing
 
     def open(self, source: SourceLike) -> Source:
         """The frames of an input, with this analyzer's sampling (stride, target fps, frame limit)."""
@@ -118,7 +87,7 @@ class Analyzer:
     ) -> Iterator[tuple[np.ndarray, FrameResult]]:
         """(RGB frame, result) pairs as they are ready, for live display or drawing."""
         frames = self.open(source)
-        live = frames.kind == "camera"  # live: each frame as soon as it is tracked, not in batches of frames
+        live = frames.kind == SourceKind.CAMERA  # live: each frame as soon as tracked, not in batches
         max_frames = 1 if live else self.recognizer.batch_size
         tracked = _tracked(_counted(frames, progress), self._frame_tracker(frames.kind))
         # decoding, detection and tracking run ahead on a thread while the recognizer works
@@ -144,13 +113,13 @@ class Analyzer:
                 if on_frame is not None and on_frame(image, frame) is False:
                     break
         except KeyboardInterrupt:
-            if frames.kind != "camera":
+            if frames.kind != SourceKind.CAMERA:
                 raise
         result.failures.extend(frames.failures)
         return result.smoothed(**asdict(self.smoothing)) if self.smoothing.active else result
 
-    def _frame_tracker(self, kind: str) -> FrameTracker:
-        return FrameTracker(self.detector, self.tracking, track=kind in ("video", "camera"))
+    def _frame_tracker(self, kind: SourceKind) -> FrameTracker:
+        return FrameTracker(self.detector, self.tracking, track=kind in (SourceKind.VIDEO, SourceKind.CAMERA))
 
     def _recognize(
         self, tracked: Iterable[TrackedFrame], max_frames: int
@@ -168,9 +137,11 @@ class Analyzer:
 
     def _recognize_batch(self, batch: list[TrackedFrame]) -> Iterator[tuple[TrackedFrame, FrameResult]]:
         crops = [
-            crop_box(item.frame.image, box, self.margin) for item in batch for box in item.boxes.values()
+            crop_box(item.frame.image, box, self.options.margin)
+            for item in batch
+            for box in item.boxes.values()
         ]
-        predictions = iter(self.recognizer.predict(crops, embeddings=self.embeddings))
+        predictions = iter(self.recognizer.predict(crops, embeddings=self.options.embeddings))
         for item in batch:
             faces = tuple(
                 replace(next(predictions), box=box, track_id=track_id) for track_id, box in item.boxes.items()
@@ -199,9 +170,10 @@ def _tracked(frames: Iterable[DecodedFrame], tracker: FrameTracker) -> Iterator[
 def analyze(source: SourceLike, *, progress: Progress | None = None, **options: Any) -> AnalysisResult:
     """Analyse an image, a folder of images, a video file, a webcam (index) or a stream (URL).
 
-    ``options`` are those of :class:`Analyzer` (model, detector, stride, target_fps, detect_every,
-    max_gap, smooth_frames, smooth_seconds, embeddings, ...). Returns an :class:`AnalysisResult` with
-    ``to_table()``, ``summary()``, ``save()``, ``plot()`` and ``annotate()``.
+    ``options`` are those of :class:`Analyzer`: model, detector, runtime, options, and any field of
+    :class:`~faceaffect.options.RuntimeOptions` or :class:`~faceaffect.options.AnalyzerOptions` by name
+    (device, stride, target_fps, detect_every, max_gap, smooth_seconds, embeddings, ...). Returns an
+    :class:`AnalysisResult` with ``to_table()``, ``summary()``, ``save()``, ``plot()`` and ``annotate()``.
     """
     return Analyzer(**options).analyze(source, progress)
 

@@ -17,17 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from faceaffect.errors import FaceaffectError
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.io import atomic_path
+from faceaffect.core.numeric import softmax
+from faceaffect.hub import write_config
+from faceaffect.hub.model_folder import ONNX_NAME
+from faceaffect.images import ImageLike
 from faceaffect.models import MultiTaskModel, load_model, save_model
 from faceaffect.models.onnx_export import DEFAULT_OPSET, onnx_bytes
-from faceaffect.preprocess import ImageLike, preprocess
-from faceaffect.recognizer import softmax
+from faceaffect.onnx.graph import Layout
+from faceaffect.preprocess import preprocess
 from faceaffect.runtime.onnx_engine import OnnxEngine
-from faceaffect.runtime.onnx_graph import FACEAFFECT_LAYOUT
 from faceaffect.runtime.torch_engine import TorchEngine
-from faceaffect.tables import atomic_path
-from faceaffect.weights import write_config
-from faceaffect.weights.safetensors_io import ONNX_NAME
 
 DEFAULT_TOLERANCE = 1e-4
 _CHECK_SIZES = ((48, 40), (96, 80), (130, 150), (224, 224), (300, 260), (61, 97))
@@ -67,7 +68,7 @@ def export_model(
     *,
     weights_path: str | Path | None = None,
     offline: bool | None = None,
-    layout: str = FACEAFFECT_LAYOUT,
+    layout: str = Layout.FACEAFFECT,
     opset: int = DEFAULT_OPSET,
     check_images: Sequence[ImageLike] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,

@@ -2,7 +2,7 @@
 straight to a square (aspect ratio not kept, bilinear with antialiasing as PIL does), scale to [0, 1],
 normalise with the model's mean/std, channels first.
 
->>> from faceaffect.registry import get_config
+>>> from faceaffect.hub.registry import get_config
 >>> batch = preprocess([np.zeros((50, 40, 3), np.uint8)], get_config("mbf_va_mtl"))
 >>> batch.shape, batch.dtype
 ((1, 3, 112, 112), dtype('float32'))
@@ -11,57 +11,14 @@ normalise with the model's mean/std, channels first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Union
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from faceaffect.errors import InputError
-from faceaffect.registry import ModelConfig
-from faceaffect.types import FaceBox
-
-ImageLike = Union[np.ndarray, Image.Image]  # noqa: UP007 (a runtime alias)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as an RGB uint8 array (H, W, 3); a clear InputError when it cannot be read."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such image file: {path}")
-    try:
-        with Image.open(path) as image:
-            return to_rgb_array(image)
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise InputError(f"cannot read image {path}: {error}") from None
-
-
-def expand_images(paths: list[Path]) -> list[Path]:
-    """Files as given; folders expanded to their image files (sorted, recursive); InputError if missing."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
-        elif path.exists():
-            files.append(path)
-        else:
-            raise InputError(f"no such file or folder: {path}")
-    return files
-
-
-def to_rgb_array(image: ImageLike) -> np.ndarray:
-    """An RGB uint8 (H, W, 3) array from a PIL image (any mode) or a uint8 array (H, W), (H, W, 3|4)."""
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        raise InputError(f"expected a uint8 RGB image, got dtype {array.dtype}")
-    if array.ndim == 2:
-        return np.repeat(array[:, :, None], 3, axis=2)
-    if array.ndim == 3 and array.shape[2] in (3, 4):
-        return array[:, :, :3]
-    raise InputError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+from faceaffect.core.errors import InputError
+from faceaffect.core.types import FaceBox
+from faceaffect.hub.registry import ModelConfig
+from faceaffect.images import ImageLike, to_rgb_array
 
 
 def crop_box(image: np.ndarray, box: FaceBox, margin: float = 0.0) -> np.ndarray:
@@ -102,9 +59,9 @@ def to_gray3(batch: np.ndarray) -> np.ndarray:
 
 def resize_for_model(crop: ImageLike, config: ModelConfig) -> np.ndarray:
     """One crop as the model sees it before normalisation: square-resized, grey when the model is
-    (``config.extra["grayscale"]``, e.g. models trained on FER+ photos, which are all grey)."""
+    (``config.grayscale``, e.g. models trained on FER+ photos, which are all grey)."""
     resized = resize_square(crop, config.input_size)
-    return to_gray3(resized) if config.extra.get("grayscale") else resized
+    return to_gray3(resized) if config.grayscale else resized
 
 
 def preprocess(crops: Sequence[ImageLike], config: ModelConfig) -> np.ndarray:

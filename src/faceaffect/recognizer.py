@@ -2,50 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceaffect.errors import InputError
-from faceaffect.preprocess import ImageLike, load_image, preprocess
-from faceaffect.registry import ModelConfig
+from faceaffect.core.numeric import softmax
+from faceaffect.core.progress import Progress
+from faceaffect.core.types import FacePrediction
+from faceaffect.hub.registry import ModelConfig
+from faceaffect.images import ImageLike
+from faceaffect.options import RuntimeOptions, with_settings
+from faceaffect.preprocess import preprocess
 from faceaffect.runtime.base import Engine, EngineOutput
 from faceaffect.runtime.factory import create_engine
-from faceaffect.types import FacePrediction
+from faceaffect.video.decode import InputFailure, SourceKind
+from faceaffect.video.sources import ImageFiles
 
 if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
 
-DEFAULT_MODEL = "mbf_ferplus_8"  # embedded in the package: works offline, no download
-Progress = Callable[[int, int], None]
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, numerically stable."""
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-@dataclass(frozen=True)
-class CropFailure:
-    """An input that could not be used, and why."""
-
-    path: str
-    reason: str
+CropFailure = InputFailure  # its name in faceaffect 0.1
 
 
 class Recognizer:
     """Predict expressions, valence and arousal for RGB face crops.
 
-    ``model`` is a registered name, a saved model folder, or a ``MultiTaskModel``. ``engine`` is ``torch``,
-    ``onnx`` or ``auto`` (ONNX Runtime on CPU when an ONNX file exists, torch on GPU; see
-    ``faceaffect.runtime.create_engine``); ``threads`` sets ONNX Runtime's threads per batch (default 1, with
-    one batch in flight per physical core). Batches are preprocessed and run on ``engine.concurrency``
-    threads at once; a small input is split so every thread gets a share.
+    ``model`` is a registered name, a saved model folder, or a ``MultiTaskModel`` (default:
+    ``options.model``). ``options`` (:class:`~faceaffect.options.RuntimeOptions`: device, engine, threads,
+    batch size, offline) say how it runs; ``settings`` change fields of it by name. Batches are preprocessed
+    and run on ``engine.concurrency`` threads at once; a small input is split so every thread gets a share.
 
     >>> recognizer = Recognizer("enet_b0_8_va_mtl")  # doctest: +SKIP
     >>> recognizer.predict([crop])[0].top_label  # doctest: +SKIP
@@ -54,20 +44,23 @@ class Recognizer:
 
     def __init__(
         self,
-        model: str | Path | MultiTaskModel = DEFAULT_MODEL,
+        model: str | Path | MultiTaskModel | None = None,
         *,
-        device: str = "cpu",
-        batch_size: int = 32,
-        offline: bool | None = None,
-        engine: str = "auto",
-        threads: int | None = None,
+        options: RuntimeOptions | None = None,
+        **settings: Any,
     ) -> None:
-        if batch_size < 1:
-            raise InputError(f"batch size must be at least 1, got {batch_size}")
+        options = with_settings(options or RuntimeOptions(), settings)
+        if isinstance(model, str | Path):
+            options = options.replace(model=str(model))
+        self.options = options
         self.engine: Engine = create_engine(
-            model, engine=engine, device=device, offline=offline, threads=threads
+            options.model if model is None or isinstance(model, str | Path) else model,
+            engine=options.engine,
+            device=options.device,
+            offline=options.offline,
+            threads=options.threads,
         )
-        self.batch_size = batch_size
+        self.batch_size = options.batch_size
         self._pool: ThreadPoolExecutor | None = None
 
     @property
@@ -116,23 +109,21 @@ class Recognizer:
 
     def predict_files(
         self, paths: Iterable[str | Path], *, embeddings: bool = False, progress: Progress | None = None
-    ) -> tuple[list[tuple[str, FacePrediction]], list[CropFailure]]:
-        """Predict for crop image files batch by batch; unreadable files are reported, not fatal."""
-        paths = [str(p) for p in paths]
+    ) -> tuple[list[tuple[str, FacePrediction]], list[InputFailure]]:
+        """(path, prediction) of each crop image file, read and predicted batch by batch; unreadable files
+        are reported, not fatal."""
+        names = [str(path) for path in paths]
+        images = ImageFiles([Path(name) for name in names], "crops", SourceKind.IMAGES)
+        frames = iter(images)
         results: list[tuple[str, FacePrediction]] = []
-        failures: list[CropFailure] = []
-        for start in range(0, len(paths), self.batch_size):
-            names, crops = [], []
-            for path in paths[start : start + self.batch_size]:
-                try:
-                    crops.append(load_image(path))
-                    names.append(path)
-                except InputError as error:
-                    failures.append(CropFailure(path, str(error)))
-            results.extend(zip(names, self.predict(crops, embeddings=embeddings), strict=True))
+        while batch := list(islice(frames, self.batch_size)):
+            predictions = self.predict([frame.image for frame in batch], embeddings=embeddings)
+            results.extend(zip([names[frame.index] for frame in batch], predictions, strict=True))
             if progress is not None:
-                progress(min(start + self.batch_size, len(paths)), len(paths))
-        return results, failures
+                progress(len(results) + len(images.failures), len(names))
+        if progress is not None:
+            progress(len(names), len(names))  # also when the last files could not be read
+        return results, images.failures
 
 
 def _concatenate(outputs: list[EngineOutput]) -> EngineOutput:

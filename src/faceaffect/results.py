@@ -22,17 +22,17 @@ model                     model name
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.tables import write_array, write_table
-from faceaffect.types import FrameResult
-from faceaffect.video.decode import InputFailure, Sampling
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.io import write_array, write_table
+from faceaffect.core.types import FacePrediction, FrameResult
+from faceaffect.video.decode import InputFailure, Sampling, SourceKind
 from faceaffect.video.smoothing import Smoothing
 
 BOX_COLUMNS = ("x1", "y1", "x2", "y2")
@@ -94,6 +94,18 @@ def summary_table(table: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
     return summary.reset_index()[columns]
 
 
+def crop_predictions_table(
+    rows: Iterable[tuple[str, FacePrediction]], labels: tuple[str, ...], model_name: str
+) -> pd.DataFrame:
+    """One row per crop: path, a probability column per label, top_label, valence, arousal, model.
+
+    The columns are the same when there are no rows, so an empty result is still a valid table.
+    """
+    columns = ["path", *labels, "top_label", "valence", "arousal", "model"]
+    records = [{"path": path, **prediction.as_dict(), "model": model_name} for path, prediction in rows]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
 @dataclass
 class AnalysisResult:
     """Everything found in one input: frame results in order, plus what is needed to read them back.
@@ -104,13 +116,16 @@ class AnalysisResult:
     """
 
     source: str
-    kind: str
+    kind: SourceKind
     labels: tuple[str, ...]
     model: str
     fps: float | None = None
     sampling: Sampling = field(default_factory=Sampling)
     frames: list[FrameResult] = field(default_factory=list)
     failures: list[InputFailure] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.kind = SourceKind(self.kind)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -141,7 +156,7 @@ class AnalysisResult:
     def smoothed(self, *, window_frames: int = 0, window_seconds: float = 0.0) -> AnalysisResult:
         """A copy with each track's probabilities, valence and arousal averaged over a centred window of
         ``window_frames`` frames or ``window_seconds`` seconds (images are left as they are)."""
-        if self.kind in ("image", "images"):
+        if self.kind in (SourceKind.IMAGE, SourceKind.IMAGES):
             return self
         return replace(self, frames=Smoothing(window_frames, window_seconds).apply(self.frames))
 
@@ -169,7 +184,7 @@ class AnalysisResult:
     def plot(self, directory: str | Path, image_format: str = "png") -> list[Path]:
         """Save ``expressions.<format>`` (probabilities over time, per track) and, for models with valence
         and arousal, ``valence_arousal.<format>`` (the trajectory on the circumplex); returns the paths."""
-        from faceaffect.plots import plot_expressions_over_time, plot_valence_arousal
+        from faceaffect.render.plots import plot_expressions_over_time, plot_valence_arousal
 
         directory = Path(directory)
         table = self.to_table()
@@ -183,6 +198,10 @@ class AnalysisResult:
     def annotate(self, path: str | Path) -> Path:
         """Write the video (or, for images, a folder of images) with boxes, labels and a valence-arousal
         marker per face; videos are decoded again, so the drawing matches smoothed results."""
-        from faceaffect.annotate import annotate_result
+        from faceaffect.render.video import annotate_images, annotate_video
 
-        return annotate_result(self, path)
+        if self.kind == SourceKind.CAMERA:
+            raise FaceaffectError("a live stream cannot be read twice; draw while streaming (AnnotatedVideo)")
+        if self.kind == SourceKind.VIDEO:
+            return annotate_video(self.source, self.frames, self.fps, self.sampling, path)
+        return annotate_images(self.frames, self.source, self.kind == SourceKind.IMAGE, path)

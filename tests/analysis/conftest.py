@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from moving_faces import moving_frames, write_video
+from sample_data import unavailable
 
 from faceaffect.detect.base import missing_packages
 from faceaffect.recognizer import Recognizer
@@ -18,8 +19,8 @@ FRAMES = 12
 
 def save_tiny_model(directory: Path, **changes: object) -> Path:
     """A MobileFaceNet at 32 px with random weights (valence-arousal head unless changed), saved."""
+    from faceaffect.hub.registry import get_config
     from faceaffect.models import create_model, save_model
-    from faceaffect.registry import get_config
 
     config = get_config("mbf_va_mtl").replace(**{"name": "tiny_va", "input_size": 32, **changes})
     return save_model(create_model(config), directory)
@@ -28,7 +29,7 @@ def save_tiny_model(directory: Path, **changes: object) -> Path:
 @pytest.fixture(scope="package", autouse=True)
 def _needs_blazeface() -> None:
     if missing_packages("blazeface"):
-        pytest.skip("the default detector (BlazeFace) is not installed")
+        unavailable("the default detector (BlazeFace) is not installed")
 
 
 @pytest.fixture(scope="package", autouse=True)

@@ -12,8 +12,8 @@ from conftest import FRAMES, HIDDEN
 
 import faceaffect
 from faceaffect.analysis import Analyzer
+from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.detect import create_detector
-from faceaffect.errors import FaceaffectError, InputError
 from faceaffect.recognizer import Recognizer
 from faceaffect.results import AnalysisResult, table_columns
 from faceaffect.video.smoothing import Smoothing

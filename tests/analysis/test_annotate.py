@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceaffect.annotate import PALETTE, AnnotatedVideo, LiveWindow, annotate_result, draw_faces, has_display
-from faceaffect.errors import FaceaffectError
-from faceaffect.labels import AFFECTNET_8
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.labels import AFFECTNET_8
+from faceaffect.core.types import FaceBox, FacePrediction, FrameResult
+from faceaffect.render import PALETTE, AnnotatedVideo, LiveWindow, draw_faces, has_display
 from faceaffect.results import AnalysisResult
-from faceaffect.types import FaceBox, FacePrediction, FrameResult
 from faceaffect.video import Sampling
 
 
@@ -79,7 +79,7 @@ def test_annotating_images(tmp_path: Path, shared_data: Path) -> None:
         0, math.nan, (face(0, FaceBox(10, 10, 50, 50)),), source=str(source / "sub" / "a.jpg")
     )
     folder = AnalysisResult(str(source), "images", AFFECTNET_8, "m", frames=[frame])
-    out = annotate_result(folder, tmp_path / "out")
+    out = folder.annotate(tmp_path / "out")
     with Image.open(out / "sub" / "a.jpg") as image:
         assert image.size == Image.open(source / "sub" / "a.jpg").size
     single = AnalysisResult(frame.source, "image", AFFECTNET_8, "m", frames=[frame])

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.labels import AFFECTNET_8
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.labels import AFFECTNET_8
+from faceaffect.core.types import FaceBox, FacePrediction, FrameResult
 from faceaffect.results import AnalysisResult, table_columns
-from faceaffect.types import FaceBox, FacePrediction, FrameResult
 
 
 def prediction(track: int, top: int, valence: float | None, embedding: bool = True) -> FacePrediction:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from faceaffect.core.types import FaceBox
 from faceaffect.detect.base import FaceDetector
 from faceaffect.detect.blazeface import FULL_RANGE, _TfliteBlazeFace, resize
 from faceaffect.detect.ssd import iou, letterbox, weighted_nms
-from faceaffect.types import FaceBox
 
 Photo = Callable[[str], np.ndarray]
 Make = Callable[..., FaceDetector]

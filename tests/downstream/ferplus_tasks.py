@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from faceaffect.core.labels import AFFECTNET_8
 from faceaffect.downstream.abaw import ABAW_EXPR, write_frame_predictions
-from faceaffect.labels import AFFECTNET_8
 from faceaffect.train.datasets import Sample, read_ferplus
 
 PRESENT, STRONG = 0.3, 0.7

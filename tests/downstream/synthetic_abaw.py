@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from faceaffect.core.labels import AFFECTNET_8
 from faceaffect.downstream.abaw import ABAW_AU, ABAW_EXPR, EMI
 from faceaffect.downstream.features import FeatureStore, VideoEntry, VideoFeatures
-from faceaffect.labels import AFFECTNET_8
 
 EMBEDDING_DIM = 24
 MODEL = {

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceaffect.core.errors import InputError
+from faceaffect.core.labels import AFFECTNET_7, AFFECTNET_8
 from faceaffect.downstream.abaw import (
     ABAW_AU,
     ABAW_EXPR,
@@ -26,8 +28,6 @@ from faceaffect.downstream.abaw import (
     write_frame_predictions,
     write_submission,
 )
-from faceaffect.errors import InputError
-from faceaffect.labels import AFFECTNET_7, AFFECTNET_8
 
 
 def write(path: Path, text: str) -> Path:

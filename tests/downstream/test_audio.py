@@ -8,15 +8,16 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from sample_data import unavailable
 from synthetic_abaw import MODEL, add_video, write_txt
 
+from faceaffect.core.errors import InputError
 from faceaffect.downstream.abaw import ABAW_EXPR, read_annotations
 from faceaffect.downstream.audio import has_audio, read_audio
 from faceaffect.downstream.data import frame_inputs, nearest_index
 from faceaffect.downstream.features import FeatureStore
 from faceaffect.downstream.predictors import load_predictor
 from faceaffect.downstream.workflow import TrainOptions, evaluate, fit_fusion, train_head
-from faceaffect.errors import InputError
 
 
 def write_media(
@@ -117,13 +118,14 @@ def test_audio_heads_and_late_fusion(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:torchvision's compiled ops could not load")
-@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers not installed")
 def test_wav2vec2_states_are_stored_per_video(tmp_path: Path) -> None:
+    if importlib.util.find_spec("transformers") is None:
+        unavailable("transformers not installed (the audio extra)")
     from faceaffect.downstream.audio import Wav2Vec2Encoder
     from faceaffect.downstream.extract import extract_features
+    from faceaffect.hub.registry import get_config
     from faceaffect.models import create_model, save_model
     from faceaffect.models._torchvision_compat import ensure_torchvision_importable
-    from faceaffect.registry import get_config
 
     ensure_torchvision_importable()
     from transformers import Wav2Vec2Config, Wav2Vec2Model

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from faceaffect.cli import app
 from faceaffect.downstream.abaw import ABAW_VA, read_frame_annotation
+from faceaffect.hub.registry import get_config
 from faceaffect.models import create_model, save_model
-from faceaffect.registry import get_config
 
 runner = CliRunner()
 

@@ -7,6 +7,8 @@ import pytest
 from scipy.special import softmax
 from scipy.stats import entropy
 
+from faceaffect.core.errors import InputError
+from faceaffect.core.labels import AFFECTNET_7, AFFECTNET_8
 from faceaffect.downstream.abaw import COMPOUND
 from faceaffect.downstream.compound import (
     COMPOUND_PAIRS,
@@ -17,8 +19,6 @@ from faceaffect.downstream.compound import (
     max_over_faces,
     prior_kl,
 )
-from faceaffect.errors import InputError
-from faceaffect.labels import AFFECTNET_7, AFFECTNET_8
 
 
 def test_pairs_and_prior_are_those_of_method() -> None:

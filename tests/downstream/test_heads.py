@@ -11,13 +11,13 @@ import pytest
 import torch
 from synthetic_abaw import MODEL, Synthetic, make_emi_dataset
 
+from faceaffect.core.errors import InputError
 from faceaffect.downstream.abaw import read_annotations, read_emi_csv
 from faceaffect.downstream.features import FeatureStore
 from faceaffect.downstream.fit import au_weights, task_loss
 from faceaffect.downstream.heads import Head, HeadConfig, export_onnx, load_head, save_head
 from faceaffect.downstream.predictors import HeadPredictor, load_predictor
 from faceaffect.downstream.workflow import TrainOptions, evaluate, train_head
-from faceaffect.errors import InputError
 from faceaffect.metrics import ccc, pearson
 
 MINIMUM = {"va": 0.4, "expr": 0.6, "au": 0.6}  # per-frame validation scores the heads must beat

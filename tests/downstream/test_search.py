@@ -123,7 +123,7 @@ def test_linear_heads_do_not_depend_on_the_seed() -> None:
 
 
 def test_too_few_samples_is_a_clear_error() -> None:
-    from faceaffect.errors import InputError
+    from faceaffect.core.errors import InputError
 
     one = samples(np.zeros((1, 3)), np.zeros(1, np.int64))
     with pytest.raises(InputError, match="too few samples"):

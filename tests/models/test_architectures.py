@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from faceaffect.hub.registry import REGISTRY
 from faceaffect.models import create_model
-from faceaffect.registry import REGISTRY
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from faceaffect.hub.registry import get_config
 from faceaffect.models import create_model
 from faceaffect.models.mobilefacenet import MobileFaceNet, checkpoint_filter_fn, gdc_kernel_size
-from faceaffect.registry import get_config
 
 # Keys and shapes of insightface arcface_torch ``get_mbf(fp16, 512)`` (scale 2, blocks (1, 4, 6, 2)): the
 # module tree HSEmotion pickled in mbf_va_mtl.pt. 333 tensors in all.
@@ -89,8 +89,8 @@ def test_other_input_sizes(size: int, kernel: int) -> None:
 
 
 def test_flip_average_is_the_mean_of_both_views_in_eval_mode_only() -> None:
-    config = get_config("mbf_va_mtl").replace(input_size=48, extra={"flip_average": True})
-    plain = create_model(config.replace(extra={}))
+    config = get_config("mbf_va_mtl").replace(input_size=48, flip_average=True)
+    plain = create_model(config.replace(flip_average=False))
     averaged = create_model(config)
     averaged.load_state_dict(plain.state_dict())
     images = torch.randn(3, 3, 48, 48)

@@ -7,15 +7,15 @@ import shutil
 import numpy as np
 import pytest
 
-from faceaffect.errors import FaceaffectError, InputError, UnknownModelError
+from faceaffect.core.errors import FaceaffectError, UnknownModelError
 from faceaffect.export import export_model
+from faceaffect.hub import WeightsNotCachedError, cache_path, sha256_file
+from faceaffect.hub.registry import REGISTRY, WeightSource
 from faceaffect.preprocess import preprocess
 from faceaffect.recognizer import Recognizer
-from faceaffect.registry import REGISTRY, WeightSource
 from faceaffect.runtime import choose_engine, create_engine
 from faceaffect.runtime.onnx_engine import OnnxEngine
 from faceaffect.runtime.torch_engine import TorchEngine
-from faceaffect.weights import WeightsNotCachedError, cache_path, sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_bad_choices_are_one_line_errors(both_formats, tmp_path) -> None:
         create_engine(both_formats, engine="tensorrt")
     with pytest.raises(UnknownModelError, match="unknown model 'nope'"):
         create_engine("nope")
-    with pytest.raises(InputError, match="not a saved model folder"):
+    with pytest.raises(UnknownModelError, match="neither a saved model folder"):
         create_engine(tmp_path)
     (tmp_path / "config.json").write_text((both_formats / "config.json").read_text())
     with pytest.raises(FaceaffectError, match=r"neither model\.onnx nor model\.safetensors"):

@@ -8,14 +8,14 @@ import numpy as np
 import onnx
 import pytest
 
-from faceaffect.errors import FaceaffectError
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.hub import CheckpointError
 from faceaffect.models.onnx_export import onnx_bytes
+from faceaffect.onnx.graph import EMBEDDING, Layout, expose_embedding
 from faceaffect.preprocess import preprocess
 from faceaffect.recognizer import softmax
 from faceaffect.runtime.onnx_engine import CPU_BATCH, OnnxEngine, onnx_providers, physical_cores
-from faceaffect.runtime.onnx_graph import EMBEDDING, PUBLISHED_LAYOUT, expose_embedding
 from faceaffect.runtime.torch_engine import TorchEngine
-from faceaffect.weights import CheckpointError
 
 PARITY = 1e-4
 
@@ -64,7 +64,7 @@ def test_outputs_follow_the_request_and_the_batch(calibrated_model, face_crops) 
 
 def test_published_file_gains_an_embedding_output(calibrated_model) -> None:
     model = calibrated_model("mbf_va_mtl")
-    proto = onnx.load_from_string(onnx_bytes(model, layout=PUBLISHED_LAYOUT))
+    proto = onnx.load_from_string(onnx_bytes(model, layout=Layout.PUBLISHED))
     assert [o.name for o in proto.graph.output] == ["output"]
     exposed = expose_embedding(proto, model.config)
     assert [o.name for o in exposed.graph.output] == ["output", EMBEDDING]
@@ -73,7 +73,7 @@ def test_published_file_gains_an_embedding_output(calibrated_model) -> None:
 
 def test_mismatched_config_is_refused(calibrated_model) -> None:
     model = calibrated_model("mbf_va_mtl")
-    data = onnx_bytes(model, layout=PUBLISHED_LAYOUT)
+    data = onnx_bytes(model, layout=Layout.PUBLISHED)
     wrong_dim = model.config.replace(embedding_dim=256)
     with pytest.raises(CheckpointError, match="maps 512 -> 10"):
         OnnxEngine(data, wrong_dim)

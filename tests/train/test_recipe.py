@@ -10,11 +10,12 @@ import pytest
 import torch
 from colour_faces import MODEL
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.labels import AFFECTNET_8
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.labels import AFFECTNET_8
+from faceaffect.hub import load_pretrained_files, save_pretrained
+from faceaffect.hub.registry import get_config
 from faceaffect.models import create_model
 from faceaffect.models.mobilefacenet import MobileFaceNet
-from faceaffect.registry import get_config
 from faceaffect.train import (
     FaceDataset,
     ImageTransform,
@@ -26,7 +27,6 @@ from faceaffect.train import (
 )
 from faceaffect.train.checkpoint import load_init_weights
 from faceaffect.train.evaluate import classification_report, regression_report
-from faceaffect.weights import load_pretrained_files, save_pretrained
 
 
 class _Interrupt(Exception):

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from faceaffect.labels import AFFECTNET_7, AFFECTNET_8
-from faceaffect.registry import get_config
+from faceaffect.core.labels import AFFECTNET_7, AFFECTNET_8
+from faceaffect.hub.registry import get_config
 from faceaffect.train.datasets import (
     DatasetError,
     FaceDataset,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from moving_faces import HEIGHT, WIDTH, write_video
 
-from faceaffect.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.video import Sampling, VideoReader
 
 

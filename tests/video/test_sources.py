@@ -10,7 +10,7 @@ import pytest
 from moving_faces import write_video
 from PIL import Image
 
-from faceaffect.errors import InputError
+from faceaffect.core.errors import InputError
 from faceaffect.video import Sampling
 from faceaffect.video.sources import ImageFiles, open_source
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.types import FaceBox, FacePrediction, FrameResult
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.types import FaceBox, FacePrediction, FrameResult
 from faceaffect.video.smoothing import Smoothing, centred_mean
 
 LABELS = ("a", "b", "c")

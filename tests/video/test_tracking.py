@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 from moving_faces import BOTTOM, FACE_SIZE, TOP, face_x, moving_frames
 from PIL import Image
+from sample_data import unavailable
 
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.types import FaceBox
 from faceaffect.detect import create_detector
 from faceaffect.detect.base import FaceDetector, missing_packages
 from faceaffect.detect.blazeface import BlazeFaceDetector
-from faceaffect.errors import FaceaffectError
-from faceaffect.types import FaceBox
+from faceaffect.options import AnalyzerOptions
 from faceaffect.video.decode import DecodedFrame
 from faceaffect.video.tracking import (
     FrameTracker,
     IouTracker,
     TrackedFrame,
-    TrackingOptions,
     centre_distance,
     greedy_match,
     interpolate_box,
@@ -30,7 +32,7 @@ from faceaffect.video.tracking import (
 @pytest.fixture(scope="module")
 def blazeface() -> FaceDetector:
     if missing_packages("blazeface"):
-        pytest.skip("BlazeFace is not installed")
+        unavailable("BlazeFace is not installed")
     return create_detector("blazeface")
 
 
@@ -100,18 +102,19 @@ def test_tracking_options_are_checked() -> None:
     for bad in (
         {"detect_every": 0},
         {"max_gap": -1},
-        {"min_iou": 0.0},
-        {"min_iou": 1.5},
+        {"track_iou": 0.0},
+        {"track_iou": 1.5},
         {"min_track_score": 2},
+        {"small_face_every": 0},
     ):
         with pytest.raises(FaceaffectError):
-            TrackingOptions(**bad)
-    assert TrackingOptions(detect_every=4, max_gap=1).gap_limit == 3
+            AnalyzerOptions(**bad)
+    assert AnalyzerOptions(detect_every=4, max_gap=1).tracking.gap_limit == 3
 
 
-def run_tracker(
-    detector: FaceDetector, images: list[np.ndarray], options: TrackingOptions
-) -> list[TrackedFrame]:
+def run_tracker(detector: FaceDetector, images: list[np.ndarray], **settings: Any) -> list[TrackedFrame]:
+    """Track ``images`` with the analyzer's tracking options (``settings`` change them)."""
+    options = AnalyzerOptions(**settings).tracking
     tracker = FrameTracker(detector, options)
     out = []
     for index, image in enumerate(images):
@@ -129,7 +132,7 @@ def ids_by_row(frames: list[TrackedFrame]) -> dict[str, set[int]]:
 
 
 def test_two_real_faces_keep_their_ids(blazeface: FaceDetector) -> None:
-    frames = run_tracker(blazeface, moving_frames(12), TrackingOptions())
+    frames = run_tracker(blazeface, moving_frames(12))
     assert [item.frame.index for item in frames] == list(range(12))
     assert all(len(item.boxes) == 2 for item in frames)
     assert ids_by_row(frames) == {"top": {0}, "bottom": {1}} or ids_by_row(frames) == {
@@ -142,7 +145,7 @@ def test_two_real_faces_keep_their_ids(blazeface: FaceDetector) -> None:
 
 
 def test_missed_frames_are_interpolated(blazeface: FaceDetector) -> None:
-    frames = run_tracker(blazeface, moving_frames(12, hide={0: [4, 5, 6]}), TrackingOptions(max_gap=3))
+    frames = run_tracker(blazeface, moving_frames(12, hide={0: [4, 5, 6]}), max_gap=3)
     assert len(set().union(*ids_by_row(frames).values())) == 2
     top_id = next(iter(ids_by_row(frames)["top"]))
     filled = {item.frame.index: item.boxes[top_id] for item in frames if item.boxes[top_id].interpolated}
@@ -152,13 +155,13 @@ def test_missed_frames_are_interpolated(blazeface: FaceDetector) -> None:
 
 
 def test_a_gap_longer_than_max_gap_is_not_filled(blazeface: FaceDetector) -> None:
-    frames = run_tracker(blazeface, moving_frames(12, hide={0: [4, 5, 6]}), TrackingOptions(max_gap=2))
+    frames = run_tracker(blazeface, moving_frames(12, hide={0: [4, 5, 6]}), max_gap=2)
     assert [len(item.boxes) for item in frames] == [2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2]
     assert len(ids_by_row(frames)["top"]) == 2  # the face came back as a new track
 
 
 def test_detect_every_fills_the_frames_in_between(blazeface: FaceDetector) -> None:
-    frames = run_tracker(blazeface, moving_frames(11), TrackingOptions(detect_every=3, max_gap=0))
+    frames = run_tracker(blazeface, moving_frames(11), detect_every=3, max_gap=0)
     detected = [i for i, item in enumerate(frames) if not any(b.interpolated for b in item.boxes.values())]
     assert detected == [0, 3, 6, 9, 10]  # and the last frame, detected at the flush
     assert all(len(item.boxes) == 2 for item in frames)
@@ -166,7 +169,7 @@ def test_detect_every_fills_the_frames_in_between(blazeface: FaceDetector) -> No
 
 
 def test_unrelated_images_are_numbered_per_image(blazeface: FaceDetector) -> None:
-    tracker = FrameTracker(blazeface, TrackingOptions(), track=False)
+    tracker = FrameTracker(blazeface, AnalyzerOptions().tracking, track=False)
     released = [tracker.push(DecodedFrame(i, math.nan, image)) for i, image in enumerate(moving_frames(3))]
     assert all(len(items) == 1 and sorted(items[0].boxes) == [0, 1] for items in released)
     scores = [b.score for b in released[0][0].boxes.values()]
@@ -175,10 +178,8 @@ def test_unrelated_images_are_numbered_per_image(blazeface: FaceDetector) -> Non
 
 def test_tracks_never_scoring_high_enough_are_left_out(blazeface: FaceDetector) -> None:
     images = moving_frames(4)
-    assert all(
-        item.boxes == {} for item in run_tracker(blazeface, images, TrackingOptions(min_track_score=0.999))
-    )
-    kept = run_tracker(blazeface, images, TrackingOptions(min_track_score=0.8))
+    assert all(item.boxes == {} for item in run_tracker(blazeface, images, min_track_score=0.999))
+    kept = run_tracker(blazeface, images, min_track_score=0.8)
     assert [sorted(item.boxes) for item in kept] == [[0, 1]] * 4  # reported ids count confirmed tracks only
 
 
@@ -206,21 +207,21 @@ def small_face_frames(count: int, appears: int) -> list[np.ndarray]:
 
 def test_small_faces_are_searched_every_nth_frame_and_always_once_tracked() -> None:
     if missing_packages("blazeface"):
-        pytest.skip("BlazeFace is not installed")
+        unavailable("BlazeFace is not installed")
     detector = SearchLog()
     assert detector.coarse_min_face(1280, 720) > 48 * 1.25
-    frames = run_tracker(detector, small_face_frames(14, appears=2), TrackingOptions(small_face_every=5))
+    frames = run_tracker(detector, small_face_frames(14, appears=2), small_face_every=5)
     assert detector.searches == [True, False, False, False, False, True] + [True] * 8
     assert [len(item.boxes) for item in frames] == [0] * 5 + [1] * 9  # found at the search of frame 5
     detector.searches.clear()
-    frames = run_tracker(detector, small_face_frames(6, appears=2), TrackingOptions(small_face_every=1))
+    frames = run_tracker(detector, small_face_frames(6, appears=2), small_face_every=1)
     assert all(detector.searches) and [len(item.boxes) for item in frames] == [0, 0, 1, 1, 1, 1]
 
 
 def test_big_faces_do_not_keep_the_small_face_search_on() -> None:
     if missing_packages("blazeface"):
-        pytest.skip("BlazeFace is not installed")
+        unavailable("BlazeFace is not installed")
     detector = SearchLog()
-    frames = run_tracker(detector, moving_frames(12), TrackingOptions(small_face_every=5))
+    frames = run_tracker(detector, moving_frames(12), small_face_every=5)
     assert all(len(item.boxes) == 2 for item in frames)
     assert detector.searches == [index % 5 == 0 for index in range(12)]

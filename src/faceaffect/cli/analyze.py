@@ -12,6 +12,9 @@ import typer
 from rich.table import Table
 
 from faceaffect.cli.common import (
+    ANALYSIS,
+    RUNTIME,
+    BatchSizeOption,
     DeviceOption,
     EngineOption,
     ModelOption,
@@ -20,19 +23,22 @@ from faceaffect.cli.common import (
     ThreadsOption,
     app,
     progress_bar,
+    runtime_options,
+    say,
     stderr,
     user_errors,
 )
-from faceaffect.errors import InputError
-from faceaffect.recognizer import DEFAULT_MODEL
+from faceaffect.core.errors import InputError
+from faceaffect.options import AnalyzerOptions
+from faceaffect.video.decode import SourceKind
 
 if TYPE_CHECKING:
     import numpy as np
 
     from faceaffect.analysis import Analyzer
-    from faceaffect.annotate import AnnotatedVideo
+    from faceaffect.core.types import FrameResult
+    from faceaffect.render.video import AnnotatedVideo
     from faceaffect.results import AnalysisResult
-    from faceaffect.types import FrameResult
 
 
 class LiveSink:
@@ -40,7 +46,7 @@ class LiveSink:
     is given), a window where a display exists, frames to the annotated video."""
 
     def __init__(self, analyzer: Analyzer, name: str, rows_to_stdout: bool, show: bool | None) -> None:
-        from faceaffect.annotate import LiveWindow
+        from faceaffect.render.window import LiveWindow
 
         self.analyzer = analyzer
         self.name = name
@@ -50,11 +56,11 @@ class LiveSink:
         if self.window is not None:
             self.exits.callback(self.window.close)
         elif show:
-            stderr.print("[yellow]no display or GUI backend here: streaming headless[/yellow]")
+            say("[yellow]no display or GUI backend here: streaming headless[/yellow]")
         self.video: AnnotatedVideo | None = None
 
     def record(self, path: Path, fps: float | None) -> None:
-        from faceaffect.annotate import AnnotatedVideo
+        from faceaffect.render.video import AnnotatedVideo
 
         self.video = self.exits.enter_context(AnnotatedVideo(path, fps))
 
@@ -77,10 +83,10 @@ class LiveSink:
 def _check_outputs(output: Path | None, embeddings: Path | None, video: Path | None, plots: Path | None,
                    summary: Path | None, source: str) -> None:  # fmt: skip
     """Fail before any work when an output cannot be written (unknown format, no writable folder)."""
-    from faceaffect.annotate import VIDEO_FORMATS
-    from faceaffect.preprocess import IMAGE_SUFFIXES
+    from faceaffect.core.io import TABLE_FORMATS, check_writable
+    from faceaffect.images import IMAGE_SUFFIXES
+    from faceaffect.render.video import VIDEO_FORMATS
     from faceaffect.results import EMBEDDING_FORMATS
-    from faceaffect.tables import TABLE_FORMATS, check_writable
 
     for path, formats in ((output, TABLE_FORMATS), (summary, TABLE_FORMATS), (embeddings, EMBEDDING_FORMATS)):
         if path is not None:
@@ -106,7 +112,7 @@ def _report(result: AnalysisResult, outputs: list[Path]) -> None:
     if len(summary):
         stderr.print(table)
     written = f"; wrote {', '.join(map(str, outputs))}" if outputs else ""
-    stderr.print(f"frames {len(result)}, faces {faces}, tracks {len(summary)}{written}", highlight=False)
+    say(f"frames {len(result)}, faces {faces}, tracks {len(summary)}{written}")
 
 
 SourceArgument = Annotated[
@@ -172,26 +178,26 @@ def analyze_command(
     embeddings: EmbeddingsOption = None,
     video: VideoOption = None,
     plots: PlotsOption = None,
-    model: ModelOption = DEFAULT_MODEL,
-    detector: DetectorOption = "blazeface",
-    min_score: MinScoreOption = None,
-    min_face_size: MinFaceOption = None,
-    margin: MarginOption = 0.0,
-    stride: StrideOption = 1,
-    target_fps: TargetFpsOption = None,
-    max_frames: MaxFramesOption = None,
-    detect_every: DetectEveryOption = 1,
-    max_gap: MaxGapOption = 5,
-    small_face_every: SmallFaceEveryOption = 10,
-    track_iou: TrackIouOption = 0.3,
-    min_track_score: TrackScoreOption = 0.65,
-    smooth_frames: SmoothFramesOption = 0,
-    smooth_seconds: SmoothSecondsOption = 0.0,
+    model: ModelOption = RUNTIME.model,
+    detector: DetectorOption = ANALYSIS.detector,
+    min_score: MinScoreOption = ANALYSIS.min_score,
+    min_face_size: MinFaceOption = ANALYSIS.min_face_size,
+    margin: MarginOption = ANALYSIS.margin,
+    stride: StrideOption = ANALYSIS.stride,
+    target_fps: TargetFpsOption = ANALYSIS.target_fps,
+    max_frames: MaxFramesOption = ANALYSIS.max_frames,
+    detect_every: DetectEveryOption = ANALYSIS.detect_every,
+    max_gap: MaxGapOption = ANALYSIS.max_gap,
+    small_face_every: SmallFaceEveryOption = ANALYSIS.small_face_every,
+    track_iou: TrackIouOption = ANALYSIS.track_iou,
+    min_track_score: TrackScoreOption = ANALYSIS.min_track_score,
+    smooth_frames: SmoothFramesOption = ANALYSIS.smooth_frames,
+    smooth_seconds: SmoothSecondsOption = ANALYSIS.smooth_seconds,
     show: ShowOption = None,
-    device: DeviceOption = "cpu",
-    engine: EngineOption = "auto",
-    threads: ThreadsOption = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    device: DeviceOption = RUNTIME.device,
+    engine: EngineOption = RUNTIME.engine,
+    threads: ThreadsOption = RUNTIME.threads,
+    batch_size: BatchSizeOption = RUNTIME.batch_size,
     offline: OfflineOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -199,14 +205,13 @@ def analyze_command(
     from faceaffect.analysis import Analyzer
 
     _check_outputs(output, embeddings, video, plots, summary, source)
-    analyzer = Analyzer(model, detector, device=device, batch_size=batch_size, offline=offline or None,
-                        engine=engine, threads=threads, min_score=min_score, min_face_size=min_face_size,
-                        margin=margin, stride=stride, target_fps=target_fps, max_frames=max_frames,
-                        detect_every=detect_every, max_gap=max_gap, small_face_every=small_face_every,
-                        track_iou=track_iou, min_track_score=min_track_score, smooth_frames=smooth_frames,
-                        smooth_seconds=smooth_seconds, embeddings=embeddings is not None)  # fmt: skip
+    options = AnalyzerOptions(detector, min_score, min_face_size, margin, stride, target_fps, max_frames,
+                              detect_every, max_gap, small_face_every, track_iou, min_track_score,
+                              smooth_frames, smooth_seconds, embeddings=embeddings is not None)  # fmt: skip
+    runtime = runtime_options(model, device, engine, threads, batch_size, offline)
+    analyzer = Analyzer(runtime=runtime, options=options)
     frames = analyzer.open(source)
-    live = frames.kind == "camera"
+    live = frames.kind == SourceKind.CAMERA
     sink = LiveSink(analyzer, frames.name, output is None, show) if live else None
     with ExitStack() as exits, progress_bar(frames.kind, quiet) as progress:
         if sink is not None:
@@ -220,11 +225,11 @@ def analyze_command(
 def _save(result: AnalysisResult, output: Path | None, summary: Path | None, embeddings: Path | None,
           video: Path | None, plots: Path | None, quiet: bool) -> None:  # fmt: skip
     for failure in result.failures:
-        stderr.print(f"[yellow]skipped:[/yellow] {failure.reason}", highlight=False, soft_wrap=True)
+        say(f"[yellow]skipped:[/yellow] {failure.reason}")
     if result.failures and not result.frames:
         raise InputError(f"none of the {len(result.failures)} images could be read")
     written = [result.save(output)] if output is not None else []
-    if output is None and result.kind != "camera":
+    if output is None and result.kind != SourceKind.CAMERA:
         result.to_table().to_csv(sys.stdout, index=False)
     if summary is not None:
         written.append(result.save_summary(summary))

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from faceaffect.errors import FaceaffectError
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.options import AnalyzerOptions, RuntimeOptions
 
 app = typer.Typer(
     help="Facial affect analysis: expressions, valence and arousal per face.", no_args_is_help=True
@@ -23,6 +24,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def say(message: str) -> None:
+    """One message line on stderr (rich markup allowed), never broken at the terminal's width: paths and
+    figures stay whole for people and for programs reading the output."""
+    stderr.print(message, highlight=False, soft_wrap=True)
+
+
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn a FaceaffectError into one line on stderr and exit code 1 (no traceback for user mistakes)."""
 
@@ -31,7 +38,7 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except FaceaffectError as error:
-            stderr.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+            say(f"[red]error:[/red] {escape(str(error))}")
             raise typer.Exit(1) from None
 
     return wrapper
@@ -54,6 +61,18 @@ def progress_bar(description: str, quiet: bool) -> Iterator[Callable[[int, int],
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
+RUNTIME = RuntimeOptions()  # the defaults every command's flags show
+ANALYSIS = AnalyzerOptions()
+
+
+def runtime_options(
+    model: str, device: str, engine: str, threads: int | None, batch_size: int, offline: bool
+) -> RuntimeOptions:
+    """The runtime flags every model-running command shares, as options (``--offline`` absent: the
+    environment decides)."""
+    return RuntimeOptions(model, device, engine, threads, batch_size, offline or None)
+
+
 ModelOption = Annotated[
     str,
     typer.Option(
@@ -67,6 +86,7 @@ EngineOption = Annotated[
         help="onnx (ONNX Runtime), torch, or auto: onnx on CPU when an ONNX file exists, torch on GPU."
     ),
 ]
+BatchSizeOption = Annotated[int, typer.Option(min=1, help="Faces per batch at most.")]
 ThreadsOption = Annotated[
     int | None,
     typer.Option(min=1, help="ONNX Runtime threads per batch (default 1, one batch per physical core)."),

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from faceaffect.cli.common import (
+    RUNTIME,
+    BatchSizeOption,
     DeviceOption,
     EngineOption,
     ModelOption,
@@ -20,12 +22,16 @@ from faceaffect.cli.common import (
     ThreadsOption,
     app,
     progress_bar,
-    stderr,
+    runtime_options,
+    say,
     user_errors,
 )
-from faceaffect.errors import InputError
-from faceaffect.preprocess import expand_images
-from faceaffect.registry import REGISTRY
+from faceaffect.core.errors import InputError
+from faceaffect.hub.registry import REGISTRY
+from faceaffect.images import expand_images
+
+_WEIGHT_KINDS = {"hsemotion_pickle": "pickle", "state_dict": "state dict", "safetensors": "safetensors",
+                 "onnx": "onnx"}  # fmt: skip
 
 
 @app.command()
@@ -37,9 +43,9 @@ def models(
     if as_json:
         typer.echo(json.dumps([config.to_dict() for config in REGISTRY.values()], indent=2))
         return
-    table = Table("name", "architecture", "input", "embedding", "classes", "VA", "published weights")
+    table = Table("name", "architecture", "input", "embedding", "classes", "VA", "weights")
     for c in REGISTRY.values():
-        weights = "pickle + onnx" if c.onnx else "pickle" if c.weights else "-"
+        weights = " + ".join(_WEIGHT_KINDS[source.format] for source in (c.weights, c.onnx) if source) or "-"
         table.add_row(c.name, c.arch, str(c.input_size), str(c.embedding_dim), str(c.num_classes),
                       "yes" if c.has_va else "no", weights)  # fmt: skip
     Console(width=None if sys.stdout.isatty() else 160).print(table)
@@ -49,7 +55,7 @@ def models(
 @user_errors
 def predict_crops(
     paths: Annotated[list[Path], typer.Argument(help="Face crop images, or folders of them.")],
-    model: ModelOption = "enet_b0_8_va_mtl",
+    model: ModelOption = RUNTIME.model,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help=".csv, .parquet or .jsonl; stdout CSV if omitted."),
@@ -57,29 +63,31 @@ def predict_crops(
     embeddings: Annotated[
         Path | None, typer.Option(help="Also write embeddings (one row per table row) to this .npy.")
     ] = None,
-    device: DeviceOption = "cpu",
-    engine: EngineOption = "auto",
-    threads: ThreadsOption = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    device: DeviceOption = RUNTIME.device,
+    engine: EngineOption = RUNTIME.engine,
+    threads: ThreadsOption = RUNTIME.threads,
+    batch_size: BatchSizeOption = RUNTIME.batch_size,
     offline: OfflineOption = False,
     quiet: QuietOption = False,
 ) -> None:  # fmt: skip
     """Predict expressions, valence and arousal for face crops (no detection: each image is one face)."""
     import numpy as np
 
+    from faceaffect.core.io import TABLE_FORMATS, check_writable, write_array, write_table
     from faceaffect.recognizer import Recognizer
-    from faceaffect.tables import crop_predictions_table, write_array, write_table
+    from faceaffect.results import crop_predictions_table
 
+    for path, formats in ((output, TABLE_FORMATS), (embeddings, (".npy",))):
+        if path is not None:
+            check_writable(path, formats)
     files = expand_images(paths)
     if not files:
         raise InputError("no image files found in " + ", ".join(map(str, paths)))
-    recognizer = Recognizer(
-        model, device=device, batch_size=batch_size, offline=offline or None, engine=engine, threads=threads
-    )
+    recognizer = Recognizer(options=runtime_options(model, device, engine, threads, batch_size, offline))
     with progress_bar("crops", quiet) as progress:
         rows, failures = recognizer.predict_files(files, embeddings=embeddings is not None, progress=progress)
     for failure in failures:
-        stderr.print(f"[yellow]skipped:[/yellow] {failure.reason}", highlight=False, soft_wrap=True)
+        say(f"[yellow]skipped:[/yellow] {failure.reason}")
     frame = crop_predictions_table(rows, recognizer.labels, recognizer.config.name)
     if output is None:
         frame.to_csv(sys.stdout, index=False)

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from faceaffect.cli.common import OfflineOption, app, user_errors
-from faceaffect.errors import InputError
-from faceaffect.preprocess import expand_images, load_image
+from faceaffect.core.errors import InputError
+from faceaffect.images import expand_images, load_image
+from faceaffect.onnx.graph import Layout
 
 
 @app.command()
@@ -33,17 +34,17 @@ def export(
     offline: OfflineOption = False,
 ) -> None:
     """Export a model to ONNX; ONNX Runtime must match torch on the check images (needs the torch extra)."""
-    from faceaffect.runtime.factory import require_torch
+    from faceaffect.core.extras import optional_import
 
-    if layout not in ("faceaffect", "published"):
-        raise InputError(f"unknown layout {layout!r}; use faceaffect or published")
+    if layout not in tuple(Layout):
+        raise InputError(f"unknown layout {layout!r}; use {' or '.join(Layout)}")
     crops = None
     if check_images:
         files = expand_images(check_images)
         if not files:
             raise InputError("no image files found in " + ", ".join(map(str, check_images)))
         crops = [load_image(path) for path in files]
-    export_model = require_torch("faceaffect.export", "export_model", "faceaffect export")
+    export_model = optional_import("faceaffect.export", "faceaffect export").export_model
     report = export_model(
         model,
         output,

@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 
 from faceaffect.cli.common import (
+    ANALYSIS,
+    RUNTIME,
+    BatchSizeOption,
     DeviceOption,
     EngineOption,
     ModelOption,
@@ -16,10 +19,10 @@ from faceaffect.cli.common import (
     ThreadsOption,
     app,
     progress_bar,
-    stderr,
+    runtime_options,
+    say,
     user_errors,
 )
-from faceaffect.recognizer import DEFAULT_MODEL
 
 
 @app.command()
@@ -27,10 +30,10 @@ from faceaffect.recognizer import DEFAULT_MODEL
 def features(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, frame folders, images, or dataset folders.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Feature store folder (created or resumed).")],
-    model: ModelOption = DEFAULT_MODEL,
+    model: ModelOption = RUNTIME.model,
     detector: Annotated[
         str, typer.Option(help="Face detector for videos (and images with --detect-images).")
-    ] = "blazeface",
+    ] = ANALYSIS.detector,
     detect_images: Annotated[
         bool, typer.Option(help="Detect faces in images too (default: images are face crops).")
     ] = False,
@@ -40,10 +43,10 @@ def features(
     audio_model: Annotated[
         str | None, typer.Option(help="Also store wav2vec2-class audio states (local folder or cached name).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    device: DeviceOption = "cpu",
-    engine: EngineOption = "auto",
-    threads: ThreadsOption = None,
+    batch_size: BatchSizeOption = RUNTIME.batch_size,
+    device: DeviceOption = RUNTIME.device,
+    engine: EngineOption = RUNTIME.engine,
+    threads: ThreadsOption = RUNTIME.threads,
     offline: OfflineOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -62,25 +65,19 @@ def features(
         report = extract_features(
             inputs,
             out,
-            model=model,
+            runtime=runtime_options(model, device, engine, threads, batch_size, offline),
             detector=detector,
             detect_images=detect_images,
             min_face_size=min_face_size,
             stride=stride,
             storage=storage,
-            batch_size=batch_size,
-            device=device,
-            engine=engine,
-            threads=threads,
-            offline=offline or None,
             audio=encoder,
             progress=progress,
         )
     for _, reason in report.failures:
-        stderr.print(f"[yellow]skipped:[/yellow] {reason}", highlight=False, soft_wrap=True)
+        say(f"[yellow]skipped:[/yellow] {reason}")
     faces = sum(report.store.videos[v].rows for v in report.written)
-    stderr.print(
+    say(
         f"{len(report.written)} video(s) written ({faces} faces), {len(report.skipped)} already in the "
-        f"store, {len(report.failures)} unreadable image(s); features in {out}",
-        highlight=False,
+        f"store, {len(report.failures)} unreadable image(s); features in {out}"
     )

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from faceaffect.cli.common import QuietOption, app, stderr, user_errors
+from faceaffect.cli.common import QuietOption, app, say, stderr, user_errors
+from faceaffect.core.errors import InputError
 from faceaffect.downstream import smoothing
 from faceaffect.downstream.options import TrainOptions
-from faceaffect.errors import InputError
 
 heads_app = typer.Typer(help="Train, evaluate and apply task heads on stored features.", no_args_is_help=True)
 app.add_typer(heads_app, name="heads")
@@ -99,7 +99,7 @@ def _print_report(report: dict[str, Any], title: str) -> None:
             table.add_row(key, *(rows.get(key, "") for rows in figures))
     Console(stderr=True).print(table)
     if columns:
-        stderr.print(_honesty_note(report), highlight=False)
+        say(_honesty_note(report))
 
 
 def _honesty_note(report: dict[str, Any]) -> str:
@@ -130,7 +130,7 @@ def _honesty_note(report: dict[str, Any]) -> str:
 
 def _save_report(report: dict[str, Any], output: Path | None) -> None:
     if output is not None:
-        from faceaffect.tables import atomic_path
+        from faceaffect.core.io import atomic_path
 
         with atomic_path(output) as tmp:
             tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -234,7 +234,7 @@ def train(
     def on_candidate(index: int, total: int, record: dict[str, Any]) -> None:
         if not quiet:
             line = f"candidate {index}/{total}, {record['model']}: validation {record['score']:.4f}"
-            stderr.print(line, highlight=False)
+            say(line)
 
     predictor, report = train_head(
         task,

@@ -16,10 +16,10 @@ from faceaffect.cli.common import (
     QuietOption,
     app,
     progress_display,
-    stderr,
+    say,
     user_errors,
 )
-from faceaffect.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError, InputError
 
 if TYPE_CHECKING:
     from faceaffect.train import TrainConfig
@@ -77,12 +77,12 @@ def _train_one(settings: TrainConfig, quiet: bool) -> None:
                 bar.update(task, description=f"epoch {event.epoch}/{event.epochs}", completed=event.step,
                            total=event.steps)  # fmt: skip
             elif not quiet:
-                bar.console.print(event.message if event.kind == "note" else _epoch_line(event.metrics))
+                say(event.message if event.kind == "note" else _epoch_line(event.metrics))
 
         result = run_training(settings, report)
     if main:
-        stderr.print(f"best epoch {result.best_epoch} (validation accuracy {result.best_accuracy:.4f}); "
-                     f"model saved in {result.best_model_dir}")  # fmt: skip
+        say(f"best epoch {result.best_epoch} (validation accuracy {result.best_accuracy:.4f}); "
+            f"model saved in {result.best_model_dir}")  # fmt: skip
 
 
 def _print_report(report: dict[str, Any], labels: tuple[str, ...]) -> None:
@@ -110,9 +110,9 @@ def evaluate(
     quiet: QuietOption = False,
 ) -> None:  # fmt: skip
     """Accuracy-8/-7, macro-F1, per-class recall, confusion matrix; CCC/RMSE where VA is labelled."""
+    from faceaffect.core.io import atomic_path
     from faceaffect.models.loading import load_model
-    from faceaffect.plots import plot_confusion_matrix
-    from faceaffect.tables import atomic_path
+    from faceaffect.render.plots import plot_confusion_matrix
     from faceaffect.train import FaceDataset, ImageTransform, evaluate, read_samples
 
     if not dataset.exists():
@@ -124,7 +124,7 @@ def evaluate(
     if len(data) == 0:
         raise FaceaffectError(f"{dataset}: no samples with the model's labels")
     if not quiet:
-        stderr.print(f"evaluating {config.name} on {len(data)} images of {dataset}")
+        say(f"evaluating {config.name} on {len(data)} images of {dataset}")
     report = evaluate(network, data, batch_size=batch_size, device=device)
     report = {"model": config.name, "dataset": str(dataset), **report}
     _print_report(report, config.labels)

@@ -14,8 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from faceaffect.errors import FaceaffectError, InputError
-from faceaffect.types import FaceBox
+from faceaffect.core.errors import FaceaffectError, InputError
+from faceaffect.core.types import FaceBox
 
 
 @runtime_checkable
@@ -93,7 +93,7 @@ def create_detector(name: str = "blazeface", **options: Any) -> FaceDetector:
     >>> create_detector("yolo")
     Traceback (most recent call last):
     ...
-    faceaffect.errors.FaceaffectError: unknown face detector 'yolo'; choose one of: blazeface, dlib
+    faceaffect.core.errors.FaceaffectError: unknown face detector 'yolo'; choose one of: blazeface, dlib
     """
     spec = _spec(name)
     missing = missing_packages(name)

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.types import FaceBox
 from faceaffect.detect.base import check_image, check_options, to_face_boxes
 from faceaffect.detect.ssd import (
     Detections,
@@ -43,8 +45,6 @@ from faceaffect.detect.ssd import (
     tile_starts,
     weighted_nms,
 )
-from faceaffect.errors import FaceaffectError
-from faceaffect.types import FaceBox
 
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear", "left_ear")
 SMALLEST_FACE_IN_INPUT = 16.0

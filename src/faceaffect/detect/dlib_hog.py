@@ -13,9 +13,9 @@ import math
 import numpy as np
 from PIL import Image
 
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.types import FaceBox
 from faceaffect.detect.base import check_image, check_options, to_face_boxes
-from faceaffect.errors import FaceaffectError
-from faceaffect.types import FaceBox
 
 WINDOW = 80.0
 MAX_UPSCALE = 4.0

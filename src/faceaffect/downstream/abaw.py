@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faceaffect.errors import InputError
-from faceaffect.labels import AFFECTNET_8
-from faceaffect.tables import atomic_path
+from faceaffect.core.errors import InputError
+from faceaffect.core.io import atomic_path
+from faceaffect.core.labels import AFFECTNET_8
 
 ABAW_EXPR: tuple[str, ...] = (
     "Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other",

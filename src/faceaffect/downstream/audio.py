@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from faceaffect.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError, InputError
 
 
 class AudioEncoder(Protocol):

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from faceaffect.core.errors import InputError
+from faceaffect.core.labels import AFFECTNET_8
+from faceaffect.core.numeric import softmax
 from faceaffect.downstream.abaw import COMPOUND
-from faceaffect.errors import InputError
-from faceaffect.labels import AFFECTNET_8
 from faceaffect.metrics import kl_divergence
-from faceaffect.recognizer import softmax
 
 # constituents of each COMPOUND class by AffectNet-8 name; the index pairs are those of METHOD.md
 COMPOUND_CONSTITUENTS: tuple[tuple[str, str], ...] = (

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceaffect.core.errors import InputError
 from faceaffect.downstream.abaw import labelled
 from faceaffect.downstream.features import FeatureStore
-from faceaffect.errors import InputError
 
 
 def pool_stats(x: np.ndarray) -> np.ndarray:

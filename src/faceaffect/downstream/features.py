@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from faceaffect.errors import FaceaffectError, InputError
-from faceaffect.registry import ModelConfig
-from faceaffect.tables import atomic_path
+from faceaffect.core.errors import FaceaffectError, InputError
+from faceaffect.core.io import atomic_path
+from faceaffect.hub.registry import ModelConfig
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1

@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceaffect.core.errors import InputError
 from faceaffect.downstream.heads import Head
 from faceaffect.downstream.scores import TASK_LABELS
-from faceaffect.errors import InputError
 from faceaffect.train.losses import concordance, weighted_cross_entropy
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

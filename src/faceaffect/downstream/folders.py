@@ -1,6 +1,6 @@
 """The saved-folder format of downstream predictors: a ``config.json`` that names its ``kind``, beside files.
 
-The file names are the front end's saved-model names (:mod:`faceaffect.weights.safetensors_io`): a trained
+The file names are the front end's saved-model names (:mod:`faceaffect.hub.model_folder`): a trained
 head is ``config.json`` + ``model.safetensors``; fusions and cluster namings add their own files. Reading a
 config needs neither torch nor the predictor's code, so one loader can dispatch on ``kind``.
 
@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from faceaffect.errors import InputError
-from faceaffect.tables import atomic_path
-from faceaffect.weights.safetensors_io import CONFIG_NAME, WEIGHTS_NAME
+from faceaffect.core.errors import InputError
+from faceaffect.core.io import atomic_path
+from faceaffect.hub.model_folder import CONFIG_NAME, WEIGHTS_NAME
 
 FORMAT_VERSION = 1
 

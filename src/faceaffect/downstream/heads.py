@@ -30,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceaffect.core.errors import InputError
+from faceaffect.core.io import atomic_path
 from faceaffect.downstream.folders import CONFIG_NAME, WEIGHTS_NAME, read_config, write_config
 from faceaffect.downstream.scores import TASK_LABELS
-from faceaffect.errors import InputError
-from faceaffect.tables import atomic_path
 
 HEAD_TASKS = ("va", "expr", "au", "emi")
 INPUT_KINDS = ("logits", "embedding", "audio")

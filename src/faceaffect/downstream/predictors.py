@@ -17,12 +17,15 @@ see; :meth:`Predictor.series` fills the other frames (METHOD.md: interpolate, re
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from faceaffect.core.errors import InputError
+from faceaffect.core.extras import optional_import
+from faceaffect.core.io import atomic_path
+from faceaffect.core.numeric import softmax
 from faceaffect.downstream.abaw import affectnet_to_abaw
 from faceaffect.downstream.compound import ClusterNaming, compound_scores, max_over_faces
 from faceaffect.downstream.data import frame_inputs, video_descriptor
@@ -31,20 +34,11 @@ from faceaffect.downstream.folders import CONFIG_NAME, read_config, read_json, w
 from faceaffect.downstream.fusion import fuse
 from faceaffect.downstream.scores import TASK_LABELS
 from faceaffect.downstream.smoothing import fill_missing
-from faceaffect.errors import FaceaffectError, InputError
-from faceaffect.recognizer import softmax
-from faceaffect.tables import atomic_path
 
 BUILT_IN = ("zero-shot-expr", "zero-shot-ce")
 CLUSTERS_NAME = "clusters.safetensors"
 BASELINE_FOLDER = "baseline"
 SPLITS_NAME = "splits.json"
-
-
-def require_torch(what: str) -> None:
-    """FaceaffectError naming the install when torch is missing (heads need it; zero-shot does not)."""
-    if importlib.util.find_spec("torch") is None:
-        raise FaceaffectError(f'{what} needs torch: pip install "faceaffect[torch]"')
 
 
 class Predictor:
@@ -310,7 +304,7 @@ def load_predictor(spec: str | Path) -> Predictor:
 
 
 def _load_head(directory: Path) -> HeadPredictor:
-    require_torch("a trained head")
+    optional_import("torch", "a trained head")
     from faceaffect.downstream.heads import load_head
 
     baseline = directory / BASELINE_FOLDER

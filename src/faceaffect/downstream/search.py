@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from faceaffect.core.errors import InputError
 from faceaffect.downstream.data import Samples
 from faceaffect.downstream.fit import (
     FitResult,
@@ -39,7 +40,6 @@ from faceaffect.downstream.fit import (
 from faceaffect.downstream.heads import Head, HeadConfig, predict_array
 from faceaffect.downstream.options import LINEAR_WEIGHT_DECAY, Candidate, CandidateCallback, TrainOptions
 from faceaffect.downstream.scores import decisions, task_score
-from faceaffect.errors import InputError
 
 BASELINE_MODELS = {
     "expr": "logistic regression, balanced class weights",

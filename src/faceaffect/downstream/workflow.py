@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from faceaffect.core.errors import InputError
+from faceaffect.core.extras import optional_import
 from faceaffect.downstream.abaw import labelled
 from faceaffect.downstream.compound import COMPOUND_PRIOR, compound_scores, fit_cluster_naming, prior_kl
 from faceaffect.downstream.data import frame_samples, input_width, present, split_videos, video_samples
@@ -27,12 +29,10 @@ from faceaffect.downstream.predictors import (
     FusedPredictor,
     HeadPredictor,
     Predictor,
-    require_torch,
 )
 from faceaffect.downstream.scores import TASK_LABELS, decisions, score_report, task_score
 from faceaffect.downstream.smoothing import DEFAULT_WINDOWS, centred_mean, search_window
 from faceaffect.downstream.thresholds import search_thresholds
-from faceaffect.errors import InputError
 
 Labels = Mapping[str, np.ndarray]
 
@@ -54,7 +54,7 @@ def train_head(
     ``options`` default to :class:`TrainOptions`'s. Without ``val_labels`` a ``val_fraction`` of the training
     videos is held out. ``on_candidate(index, total, record)`` is called after each candidate of the search.
     """
-    require_torch("training a head")
+    optional_import("torch", "training a head")
     options = options or TrainOptions()
     from faceaffect.downstream.fit import torch_threads
     from faceaffect.downstream.heads import HeadConfig

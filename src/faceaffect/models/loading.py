@@ -10,27 +10,20 @@ mapped to our keys by the architecture's ``checkpoint_filter_fn``.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from faceaffect.errors import InputError, UnknownModelError
+from faceaffect.core.errors import CheckpointError, InputError
+from faceaffect.core.progress import Progress
+from faceaffect.hub.model_folder import WEIGHTS_NAME, read_safetensors, save_pretrained
+from faceaffect.hub.registry import ModelConfig
+from faceaffect.hub.resolve import ResolvedModel, resolve_model
+from faceaffect.hub.safe_pickle import read_module_state_dict, read_state_dict
+from faceaffect.models.architectures import create_model, filter_checkpoint, plain_state_dict
 from faceaffect.models.multitask import MultiTaskModel
-from faceaffect.models.timm_backbones import TIMM_ARCHS
-from faceaffect.registry import REGISTRY, ModelConfig, get_config
-from faceaffect.weights import (
-    CheckpointError,
-    ProgressFn,
-    fetch,
-    is_pretrained_dir,
-    load_pretrained_files,
-    read_module_state_dict,
-    read_safetensors,
-    read_state_dict,
-    save_pretrained,
-)
 
 StateDict = dict[str, torch.Tensor]
 
@@ -39,34 +32,36 @@ _READERS: dict[str, Callable[[Path], StateDict]] = {
     "state_dict": read_state_dict,
     "safetensors": read_safetensors,
 }
-_FILTER_MODULES = {"mobilefacenet": "faceaffect.models.mobilefacenet", "ddamfn": "faceaffect.models.ddamfn"}
 _OUR_PREFIXES = ("backbone.", "head.")
 _EXAMPLES = 3
 
 
 def load_model(
-    name_or_path: str | Path | ModelConfig,
+    model: str | Path | ModelConfig | ResolvedModel,
     *,
     weights_path: str | Path | None = None,
     device: str | torch.device = "cpu",
     cache_dir: str | Path | None = None,
     offline: bool | None = None,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> MultiTaskModel:
     """A model in eval mode on ``device``.
 
-    ``name_or_path`` is a folder written by ``save_model`` (checked first), a registered model name (its
-    published weights are fetched into the cache; see ``faceaffect.weights.fetch`` for ``cache_dir``,
-    ``offline`` and ``progress``) or a ModelConfig. ``weights_path`` replaces the published file with a local
-    one for that architecture: a published pickle, a plain state dict (``.pt``, ``.pth``) or ``.safetensors``.
+    ``model`` is a folder written by ``save_model`` (checked first), a registered model name (its published
+    weights are fetched into the cache; see ``faceaffect.hub.fetch`` for ``cache_dir``, ``offline`` and
+    ``progress``), a
+    ModelConfig, or what ``faceaffect.hub.resolve_model`` made of one of those. ``weights_path`` replaces the
+    published file with a local one for that architecture: a published pickle, a plain state dict (``.pt``,
+    ``.pth``) or ``.safetensors``.
     """
-    if not isinstance(name_or_path, ModelConfig) and is_pretrained_dir(name_or_path):
-        if weights_path is not None:
-            raise InputError(f"{name_or_path} is a saved model folder; it takes no weights_path")
-        config, state = load_pretrained_files(name_or_path)
-        return _build(config, state, device, Path(name_or_path))
-    config = name_or_path if isinstance(name_or_path, ModelConfig) else _registered(name_or_path)
-    path, fmt = _weight_file(config, weights_path, cache_dir, offline, progress)
+    resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
+    config = resolved.config
+    if weights_path is not None:
+        if resolved.folder is not None:
+            raise InputError(f"{resolved.folder} is a saved model folder; it takes no weights_path")
+        path, fmt = Path(weights_path), _local_format(Path(weights_path), config)
+    else:
+        path, fmt = _published_file(resolved, cache_dir=cache_dir, offline=offline, progress=progress)
     state = convert_state_dict(_READERS[fmt](path), config, origin=path)
     return _build(config, state, device, path)
 
@@ -83,54 +78,29 @@ def convert_state_dict(
 
     A ``module.`` prefix (DataParallel) is dropped; a state dict already in our keys is returned as is.
     """
-    if state and all(key.startswith("module.") for key in state):
-        state = {key.removeprefix("module."): value for key, value in state.items()}
+    state = plain_state_dict(state)
     if state and all(key.startswith(_OUR_PREFIXES) for key in state):
         return state
-    module = (
-        "faceaffect.models.timm_backbones" if config.arch in TIMM_ARCHS else _FILTER_MODULES.get(config.arch)
-    )
-    if module is None:
-        raise CheckpointError(f"no checkpoint converter for architecture {config.arch!r} ({config.name})")
-    filter_fn = importlib.import_module(module).checkpoint_filter_fn
-    try:
-        return filter_fn(state)
-    except (KeyError, ValueError, CheckpointError) as error:
-        raise CheckpointError(
-            f"{origin} cannot be mapped to {config.name} ({config.arch}): {error}"
-        ) from None
+    return filter_checkpoint(state, config, origin)
 
 
-def _registered(name: str | Path) -> ModelConfig:
-    if str(name) not in REGISTRY and Path(name).exists():
-        raise UnknownModelError(
-            f"{name} is neither a saved model folder (no config.json) nor a model name; for a weight file: "
-            f"load_model('<model name>', weights_path={str(name)!r})"
-        )
-    return get_config(str(name))
-
-
-def _weight_file(
-    config: ModelConfig,
-    weights_path: str | Path | None,
-    cache_dir: str | Path | None,
-    offline: bool | None,
-    progress: ProgressFn | None,
-) -> tuple[Path, str]:
-    """The weight file to read (the local one, else the fetched published one) and its format."""
-    if weights_path is not None:
-        return Path(weights_path), _local_format(Path(weights_path), config)
-    if config.weights is None:
+def _published_file(resolved: ResolvedModel, **fetching: Any) -> tuple[Path, str]:
+    """The torch weight file of a resolved model (fetched when published) and its format."""
+    config = resolved.config
+    if not resolved.has_torch:
+        if resolved.folder is not None:
+            raise CheckpointError(f"{resolved.folder} holds no torch weights: {WEIGHTS_NAME} is missing")
         raise CheckpointError(
             f"{config.name} has no published weights; pass a state-dict file: "
             f"load_model({config.name!r}, weights_path='<file>.pth')"
         )
-    if config.weights.format not in _READERS:
+    if resolved.torch_format not in _READERS:
         raise CheckpointError(
-            f"{config.name}: {config.weights.format} weights cannot be loaded into a torch model"
+            f"{config.name}: {resolved.torch_format} weights cannot be loaded into a torch model"
         )
-    path = fetch(config.weights, cache_dir=cache_dir, offline=offline, progress=progress)
-    return path, config.weights.format
+    path = resolved.torch_file(**fetching)
+    assert path is not None
+    return path, resolved.torch_format
 
 
 def _local_format(path: Path, config: ModelConfig) -> str:
@@ -142,8 +112,6 @@ def _local_format(path: Path, config: ModelConfig) -> str:
 
 
 def _build(config: ModelConfig, state: StateDict, device: str | torch.device, origin: Path) -> MultiTaskModel:
-    from faceaffect.models import create_model  # not at the top: faceaffect.models re-exports this module
-
     model = create_model(config)
     _check_fit(model.state_dict(), state, f"{origin} does not fit {config.name} ({config.arch})")
     model.load_state_dict(state, strict=True)

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from faceaffect.registry import ModelConfig
+from faceaffect.hub.registry import ModelConfig
 
 
 class HeadOutput(NamedTuple):
@@ -38,12 +38,12 @@ class MultiTaskModel(nn.Module):
         self.config = config
         self.backbone = backbone
         self.head = nn.Linear(config.embedding_dim, config.num_outputs)
-        self.flip_average = bool(config.extra.get("flip_average"))
+        self.flip_average = config.flip_average
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Embedding of normalised images (B, 3, S, S) -> (B, embedding_dim).
 
-        A model whose config sets ``extra["flip_average"]`` embeds each face and its mirror image and returns
+        A model whose config sets ``flip_average`` embeds each face and its mirror image and returns
         the mean when in eval mode (test-time augmentation that its ONNX export carries too); as the head is
         linear, its logits are the mean of both views' logits.
         """

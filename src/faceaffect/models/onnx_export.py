@@ -3,7 +3,7 @@
 >>> data = onnx_bytes(create_model("mbf_va_mtl"))  # doctest: +SKIP
 >>> OnnxEngine(data, config)  # doctest: +SKIP
 
-Two output layouts (see ``faceaffect.runtime.onnx_graph``): ``faceaffect`` names ``logits``,
+Two output layouts (see ``faceaffect.onnx.graph``): ``faceaffect`` names ``logits``,
 ``valence_arousal`` (models with VA) and ``embedding``; ``published`` writes the single ``output`` of the
 HSEmotion ONNX files, which other tools (e.g. the ``hsemotion-onnx`` package) read. Batch size is dynamic.
 """
@@ -18,12 +18,11 @@ import torch
 from torch import nn
 
 from faceaffect.models.multitask import MultiTaskModel
-from faceaffect.runtime.onnx_graph import (
+from faceaffect.onnx.graph import (
     EMBEDDING,
-    FACEAFFECT_LAYOUT,
     LOGITS,
-    PUBLISHED_LAYOUT,
     VALENCE_AROUSAL,
+    Layout,
     optimize_for_runtime,
 )
 
@@ -43,17 +42,17 @@ class _FaceaffectOutputs(nn.Module):
         return (logits, embedding) if va is None else (logits, va, embedding)
 
 
-def output_names(model: MultiTaskModel, layout: str = FACEAFFECT_LAYOUT) -> list[str]:
+def output_names(model: MultiTaskModel, layout: str = Layout.FACEAFFECT) -> list[str]:
     """The graph outputs ``onnx_bytes`` writes for ``model`` in ``layout``."""
-    if layout == PUBLISHED_LAYOUT:
+    if layout == Layout.PUBLISHED:
         return [PUBLISHED_OUTPUT]
-    if layout != FACEAFFECT_LAYOUT:
-        raise ValueError(f"unknown ONNX layout {layout!r}; use {FACEAFFECT_LAYOUT} or {PUBLISHED_LAYOUT}")
+    if layout != Layout.FACEAFFECT:
+        raise ValueError(f"unknown ONNX layout {layout!r}; use {Layout.FACEAFFECT} or {Layout.PUBLISHED}")
     return [LOGITS, VALENCE_AROUSAL, EMBEDDING] if model.config.has_va else [LOGITS, EMBEDDING]
 
 
 def onnx_bytes(
-    model: MultiTaskModel, *, layout: str = FACEAFFECT_LAYOUT, opset: int = DEFAULT_OPSET
+    model: MultiTaskModel, *, layout: str = Layout.FACEAFFECT, opset: int = DEFAULT_OPSET
 ) -> bytes:
     """The serialised ONNX graph of ``model``, traced on CPU in float32 (then moved back to its device), in
     the form ONNX Runtime runs fastest (``optimize_for_runtime``: constant padding, PReLU as Mul + Max)."""
@@ -62,7 +61,7 @@ def onnx_bytes(
     device = next(model.parameters()).device
     was_training = model.training
     module = model.float().cpu().eval()
-    wrapped = module if layout == PUBLISHED_LAYOUT else _FaceaffectOutputs(module)
+    wrapped = module if layout == Layout.PUBLISHED else _FaceaffectOutputs(module)
     buffer = io.BytesIO()
     try:
         with warnings.catch_warnings(), torch.no_grad():

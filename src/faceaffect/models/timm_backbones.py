@@ -5,18 +5,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from faceaffect.core.errors import CheckpointError
+from faceaffect.hub.registry import ModelConfig
 from faceaffect.models._torchvision_compat import ensure_torchvision_importable
-from faceaffect.weights.errors import CheckpointError
+from faceaffect.models.architectures import register_architecture
 
 TIMM_ARCHS = ("tf_efficientnet_b0", "tf_efficientnet_b2", "mobilevitv2_150")
 
 
-def create_timm_backbone(arch: str) -> nn.Module:
+def create_timm_backbone(config: ModelConfig) -> nn.Module:
     """A randomly initialised timm model that returns pooled embeddings (its ``num_features`` wide)."""
     ensure_torchvision_importable()
     import timm
 
-    return timm.create_model(arch, pretrained=False, num_classes=0)
+    return timm.create_model(config.arch, pretrained=False, num_classes=0)
 
 
 _CLASSIFIER_PREFIXES = ("classifier", "head.fc", "head")
@@ -48,3 +50,7 @@ def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor]) -> dict[str, torch
     out = {f"backbone.{key}": value for key, value in state_dict.items() if not key.startswith(prefix + ".")}
     out.update({f"head.{key.rpartition('.')[2]}": value for key, value in head.items()})
     return out
+
+
+for _arch in TIMM_ARCHS:
+    register_architecture(_arch, create_timm_backbone, checkpoint_filter_fn)

@@ -4,7 +4,15 @@ Two engines: torch (``TorchEngine``, needs the torch extra) and ONNX Runtime (``
 ``create_engine`` picks one for a model name, a saved folder or a torch model.
 """
 
-from faceaffect.runtime.base import Engine, EngineOutput, resolve_device
-from faceaffect.runtime.factory import ENGINES, choose_engine, create_engine
+from faceaffect.runtime.base import ENGINES, Engine, EngineKind, EngineOutput, resolve_device
+from faceaffect.runtime.factory import choose_engine, create_engine
 
-__all__ = ["ENGINES", "Engine", "EngineOutput", "choose_engine", "create_engine", "resolve_device"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineKind",
+    "EngineOutput",
+    "choose_engine",
+    "create_engine",
+    "resolve_device",
+]

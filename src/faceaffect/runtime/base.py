@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.registry import ModelConfig
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.hub.registry import ModelConfig
+
+
+class EngineKind(StrEnum):
+    """Which engine runs a model: ``auto`` chooses ONNX Runtime on CPU when an ONNX file exists, torch on
+    GPU and when only torch weights exist."""
+
+    AUTO = "auto"
+    TORCH = "torch"
+    ONNX = "onnx"
+
+
+ENGINES = tuple(kind.value for kind in EngineKind)
 
 
 @dataclass(frozen=True)

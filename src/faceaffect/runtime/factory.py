@@ -11,32 +11,18 @@ and when only torch weights exist. The ONNX path imports neither torch nor timm.
 
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from faceaffect.errors import FaceaffectError, InputError
-from faceaffect.registry import ModelConfig, get_config
-from faceaffect.runtime.base import Engine
-from faceaffect.weights import cache_path, fetch, is_offline, is_pretrained_dir, read_config
-from faceaffect.weights.safetensors_io import ONNX_NAME, WEIGHTS_NAME
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.extras import is_installed, optional_import
+from faceaffect.hub.cache import cache_path, is_offline
+from faceaffect.hub.model_folder import ONNX_NAME, WEIGHTS_NAME
+from faceaffect.hub.resolve import ResolvedModel, resolve_model
+from faceaffect.runtime.base import ENGINES, Engine
 
 if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
-
-ENGINES = ("auto", "torch", "onnx")
-_TORCH_MODULES = {"torch", "timm", "torchvision"}
-
-
-@dataclass(frozen=True)
-class _Source:
-    """What a name or folder offers: its config and which weight formats exist for it."""
-
-    config: ModelConfig
-    folder: Path | None
-    has_onnx: bool
-    has_torch: bool
 
 
 def create_engine(
@@ -57,29 +43,25 @@ def create_engine(
         raise FaceaffectError(f"unknown engine {engine!r}; use {', '.join(ENGINES)}")
     if not isinstance(model, str | Path):
         return _from_torch_model(model, engine, device, threads)
-    source = _source(model, offline)
-    if source.folder is not None and not (source.has_onnx or source.has_torch):
+    resolved = _available(resolve_model(model), offline)
+    if resolved.folder is not None and not (resolved.has_onnx or resolved.has_torch):
         raise FaceaffectError(f"{model} holds neither {ONNX_NAME} nor {WEIGHTS_NAME}")
-    chosen = choose_engine(engine, device, has_onnx=source.has_onnx, has_torch=source.has_torch)
+    chosen = choose_engine(engine, device, has_onnx=resolved.has_onnx, has_torch=resolved.has_torch)
     if chosen == "onnx":
         from faceaffect.runtime.onnx_engine import OnnxEngine
 
-        if not source.has_onnx:
+        path = resolved.onnx_file(offline=offline)
+        if path is None:
             raise FaceaffectError(
                 f"{model} has no ONNX file; use --engine torch, or write one with `faceaffect export`"
             )
-        if source.folder is not None:
-            path = source.folder / ONNX_NAME
-        else:
-            assert source.config.onnx is not None
-            path = fetch(source.config.onnx, offline=offline)
-        return OnnxEngine(path, source.config, device=device, threads=threads)
-    if source.folder is not None and not source.has_torch:
+        return OnnxEngine(path, resolved.config, device=device, threads=threads)
+    if resolved.folder is not None and not resolved.has_torch:
         raise FaceaffectError(f"{model} has no torch weights ({WEIGHTS_NAME}); use --engine onnx")
     hint = ", or use --engine onnx with a model that has an ONNX file"
-    load_model = require_torch("faceaffect.models.loading", "load_model", "the torch engine", hint)
-    torch_engine = require_torch("faceaffect.runtime.torch_engine", "TorchEngine", "the torch engine", hint)
-    return torch_engine(load_model(model, offline=offline), device)
+    loading = optional_import("faceaffect.models.loading", "the torch engine", hint=hint)
+    torch_engine = optional_import("faceaffect.runtime.torch_engine", "the torch engine", hint=hint)
+    return torch_engine.TorchEngine(loading.load_model(resolved, offline=offline), device)
 
 
 def choose_engine(engine: str, device: str, *, has_onnx: bool, has_torch: bool) -> str:
@@ -90,26 +72,20 @@ def choose_engine(engine: str, device: str, *, has_onnx: bool, has_torch: bool) 
         return "torch"  # also for names without weights: load_model says what to pass
     if not has_torch:
         return "onnx"
-    torch_installed = _installed("torch") and _installed("timm")
+    torch_installed = is_installed("torch") and is_installed("timm")
     wants_gpu = device.startswith("cuda") or (device == "auto" and torch_installed and _torch_has_cuda())
     return "torch" if wants_gpu and torch_installed else "onnx"
 
 
-def _source(model: str | Path, offline: bool | None) -> _Source:
-    if is_pretrained_dir(model):
-        folder = Path(model)
-        return _Source(
-            read_config(folder), folder, (folder / ONNX_NAME).is_file(), (folder / WEIGHTS_NAME).is_file()
-        )
-    if Path(model).exists():
-        raise InputError(f"{model} is not a saved model folder (no config.json) nor a registered model name")
-    config = get_config(str(model))
-    has_onnx, has_torch = config.onnx is not None, config.weights is not None
-    if has_onnx and has_torch and is_offline(offline):
-        onnx_cached = cache_path(config.onnx).is_file()
-        if onnx_cached != cache_path(config.weights).is_file():
-            has_onnx, has_torch = onnx_cached, not onnx_cached
-    return _Source(config, None, has_onnx, has_torch)
+def _available(resolved: ResolvedModel, offline: bool | None) -> ResolvedModel:
+    """Offline, a published model whose ONNX file or torch file alone is cached offers only that one."""
+    config = resolved.config
+    if resolved.folder is not None or not is_offline(offline) or not (config.onnx and config.weights):
+        return resolved
+    onnx_cached = cache_path(config.onnx).is_file()
+    if onnx_cached == cache_path(config.weights).is_file():
+        return resolved
+    return ResolvedModel(config.replace(weights=None) if onnx_cached else config.replace(onnx=None))
 
 
 def _from_torch_model(model: MultiTaskModel, engine: str, device: str, threads: int | None) -> Engine:
@@ -123,26 +99,7 @@ def _from_torch_model(model: MultiTaskModel, engine: str, device: str, threads: 
     return TorchEngine(model, device)
 
 
-def _installed(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def _torch_has_cuda() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
-
-
-def require_torch(module: str, name: str, what: str, hint: str = "") -> Any:
-    """``module.name`` from a module that needs torch, or a clear error when the torch extra is missing."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as error:
-        if (error.name or "").split(".")[0] not in _TORCH_MODULES:
-            raise
-        raise FaceaffectError(
-            f"{what} needs {error.name}, which is not installed: pip install 'faceaffect[torch]'{hint}"
-        ) from None

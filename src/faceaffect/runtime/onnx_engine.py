@@ -19,20 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.registry import ModelConfig
-from faceaffect.runtime.base import EngineOutput
-from faceaffect.runtime.onnx_graph import (
+from faceaffect.core.errors import CheckpointError, FaceaffectError
+from faceaffect.hub.registry import ModelConfig
+from faceaffect.onnx.graph import (
     EMBEDDING,
     LOGITS,
-    PUBLISHED_LAYOUT,
     VALENCE_AROUSAL,
+    Layout,
     expose_embedding,
     graph_layout,
     optimize_for_runtime,
     ort_errors,
 )
-from faceaffect.weights.errors import CheckpointError
+from faceaffect.runtime.base import EngineOutput
 
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 CPU_BATCH = 4
@@ -79,7 +78,7 @@ def onnx_providers(device: str) -> list[str | tuple[str, dict[str, str]]]:
 
 
 class OnnxEngine:
-    """Runs an ONNX model of either layout (see ``faceaffect.runtime.onnx_graph``) on normalised batches.
+    """Runs an ONNX model of either layout (see ``faceaffect.onnx.graph``) on normalised batches.
 
     ``model`` is a ``.onnx`` file or its bytes; ``threads`` is the intra-op threads of one ``run`` call
     (default 1 on CPU); ``concurrency`` = physical cores // threads on CPU, 1 on a GPU.
@@ -103,7 +102,7 @@ class OnnxEngine:
         except (OSError, DecodeError) as error:
             raise CheckpointError(f"cannot read the ONNX model {_origin(model)}: {error}") from None
         self.layout = graph_layout(proto, config)
-        if self.layout == PUBLISHED_LAYOUT:
+        if self.layout == Layout.PUBLISHED:
             proto = expose_embedding(proto, config)
         proto = optimize_for_runtime(proto, config.input_size)
         options = ort.SessionOptions()
@@ -124,7 +123,7 @@ class OnnxEngine:
         self.threads = options.intra_op_num_threads
         self._outputs = (
             [self.session.get_outputs()[0].name]
-            if self.layout == PUBLISHED_LAYOUT
+            if self.layout == Layout.PUBLISHED
             else [LOGITS] + ([VALENCE_AROUSAL] if config.has_va else [])
         )
         self._check_io()
@@ -138,7 +137,7 @@ class OnnxEngine:
             )
         widths = {o.name: o.shape[-1] for o in self.session.get_outputs()}
         expected = {EMBEDDING: self.config.embedding_dim}
-        if self.layout == PUBLISHED_LAYOUT:
+        if self.layout == Layout.PUBLISHED:
             expected[self.session.get_outputs()[0].name] = self.config.num_outputs
         else:
             expected.update({LOGITS: self.config.num_classes, VALENCE_AROUSAL: 2})
@@ -154,7 +153,7 @@ class OnnxEngine:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         names = self._outputs + [EMBEDDING] * with_embedding
         values = dict(zip(names, self.session.run(names, {self.input_name: batch}), strict=True))
-        if self.layout == PUBLISHED_LAYOUT:
+        if self.layout == Layout.PUBLISHED:
             out, n = values[self._outputs[0]], self.config.num_classes
             logits, va = out[:, :n], (out[:, n : n + 2] if self.config.has_va else None)
         else:

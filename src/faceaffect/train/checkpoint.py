@@ -1,10 +1,9 @@
 """Training checkpoints (``last.pt``: plain dicts of tensors that load with ``weights_only=True``) and the
-initial weights of a run. The best model is saved with ``faceaffect.weights.save_pretrained``.
+initial weights of a run. The best model is saved with ``faceaffect.hub.save_pretrained``.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +11,18 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.weights import load_pretrained_files, read_state_dict
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.io import atomic_path
+from faceaffect.hub import load_pretrained_files, read_state_dict
 
 CHECKPOINT_FORMAT = "faceaffect-train-checkpoint/1"
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (plain dicts, lists, numbers, strings and tensors) atomically to ``path``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

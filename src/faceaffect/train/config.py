@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.registry import REGISTRY, ModelConfig
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.hub.registry import REGISTRY, ModelConfig
+from faceaffect.hub.resolve import resolve_model
 from faceaffect.train.transforms import Augment
 
 
@@ -119,9 +120,7 @@ class TrainConfig:
 
     def model_config(self) -> ModelConfig:
         if isinstance(self.model, str):
-            if self.model not in REGISTRY:
-                raise FaceaffectError(f"unknown model {self.model!r}")
-            return REGISTRY[self.model]
+            return resolve_model(self.model).config
         overrides = dict(self.model)
         base = REGISTRY.get(overrides.get("name", ""))
         try:

@@ -3,7 +3,7 @@
 Every reader returns a list of :class:`Sample` with the expression as an index in ``AFFECTNET_8`` order;
 :class:`FaceDataset` turns them into ``(image tensor, targets)`` pairs for a model's label set.
 
->>> from faceaffect.labels import AFFECTNET_8
+>>> from faceaffect.core.labels import AFFECTNET_8
 >>> AFFECTNET_8[parse_label("happy")]
 'Happiness'
 """
@@ -23,12 +23,12 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from faceaffect.errors import FaceaffectError, InputError
-from faceaffect.labels import AFFECTNET_8
-from faceaffect.preprocess import crop_box, load_image, to_rgb_array
-from faceaffect.types import FaceBox
+from faceaffect.core.errors import FaceaffectError, InputError
+from faceaffect.core.labels import AFFECTNET_8
+from faceaffect.core.types import FaceBox
+from faceaffect.images import IMAGE_SUFFIXES, load_image, to_rgb_array
+from faceaffect.preprocess import crop_box
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 # AffectNet's own expression codes 0-7 (8-10: none, uncertain, no face -> dropped).
 AFFECTNET_CODES = ("Neutral", "Happiness", "Sadness", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
 # FER+ label.csv vote columns after the image name and the face box.

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from faceaffect import metrics
-from faceaffect.registry import ModelConfig
+from faceaffect.hub.registry import ModelConfig
 
 
 def model_outputs(model: nn.Module, inputs: torch.Tensor, config: ModelConfig) -> tuple[torch.Tensor, ...]:

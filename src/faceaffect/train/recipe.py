@@ -20,9 +20,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from faceaffect.errors import FaceaffectError
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.hub import save_pretrained
+from faceaffect.hub.registry import ModelConfig
 from faceaffect.models import MultiTaskModel, create_model
-from faceaffect.registry import ModelConfig
 from faceaffect.runtime.base import resolve_device
 from faceaffect.train.checkpoint import load_checkpoint, load_init_weights, save_checkpoint
 from faceaffect.train.config import StageConfig, TrainConfig
@@ -31,7 +32,6 @@ from faceaffect.train.evaluate import evaluate, model_outputs
 from faceaffect.train.losses import class_weights, multitask_loss
 from faceaffect.train.sam import SAM
 from faceaffect.train.transforms import ImageTransform
-from faceaffect.weights import save_pretrained
 
 METRIC_COLUMNS = (
     "epoch", "stage", "lr", "train_loss", "train_expression_loss", "train_va_loss", "train_accuracy",
@@ -65,7 +65,7 @@ class TrainResult:
     history: list[dict[str, str]]
 
 
-ProgressFn = Callable[[TrainEvent], None]
+EventHook = Callable[[TrainEvent], None]  # training reports events (notes, batches, epochs)
 
 
 def is_main_process() -> bool:
@@ -117,7 +117,7 @@ def _frozen_batchnorm_stats(model: nn.Module) -> Iterator[None]:
 class _Trainer:
     """One run's state: model, data, loss settings, output folder."""
 
-    def __init__(self, config: TrainConfig, progress: ProgressFn | None) -> None:
+    def __init__(self, config: TrainConfig, progress: EventHook | None) -> None:
         self.config = config
         self.owns_process_group = not (dist.is_available() and dist.is_initialized())
         self.rank, self.world, local_rank = _distributed()
@@ -349,7 +349,7 @@ class _Trainer:
             return list(csv.DictReader(handle))
 
 
-def train(config: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
+def train(config: TrainConfig, progress: EventHook | None = None) -> TrainResult:
     """Run the recipe: each stage trains ``epochs`` epochs at ``lr`` (backbone frozen or not) with a fresh
     Adam (inside SAM); after each epoch: validation, ``metrics.csv``, ``last.pt``, and ``best/`` when the
     validation accuracy improves (training accuracy without a validation set). With ``config.resume`` it

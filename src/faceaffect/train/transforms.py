@@ -5,7 +5,7 @@ size, scale, normalise with the config's mean/std. Augmentations draw from torch
 DataLoader workers seed per worker, so a seeded run is reproducible.
 
 >>> import numpy as np
->>> from faceaffect.registry import get_config
+>>> from faceaffect.hub.registry import get_config
 >>> ImageTransform(get_config("mbf_va_mtl"))(np.zeros((48, 40, 3), np.uint8)).shape
 torch.Size([3, 112, 112])
 """
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
+from faceaffect.hub.registry import ModelConfig
 from faceaffect.preprocess import normalize, resize_for_model
-from faceaffect.registry import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,23 @@ import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from faceaffect.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError, InputError
+
+
+class SourceKind(StrEnum):
+    """What an input is: one ``image``, a folder of ``images``, a ``video`` file, or a live ``camera``
+    (webcam or network stream: read once, frames as they come)."""
+
+    IMAGE = "image"
+    IMAGES = "images"
+    VIDEO = "video"
+    CAMERA = "camera"
 
 
 @dataclass(frozen=True)
@@ -121,7 +132,7 @@ class VideoReader:
         self.name = name
         self.sampling = sampling
         self.live = live
-        self.kind = "camera" if live else "video"
+        self.kind = SourceKind.CAMERA if live else SourceKind.VIDEO
         self.failures: list[InputFailure] = []  # nothing is skipped: a decoding error is fatal
         self.stream = container.streams.video[0]
         self.stream.thread_type = "AUTO"

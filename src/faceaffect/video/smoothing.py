@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from faceaffect.errors import FaceaffectError
-from faceaffect.types import FacePrediction, FrameResult
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.types import FacePrediction, FrameResult
 
 
 def centred_mean(keys: np.ndarray, values: np.ndarray, half_width: float) -> np.ndarray:

@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from faceaffect.errors import InputError
-from faceaffect.preprocess import IMAGE_SUFFIXES, expand_images, load_image
-from faceaffect.video.decode import DecodedFrame, InputFailure, Sampling, VideoReader
+from faceaffect.core.errors import InputError
+from faceaffect.images import IMAGE_SUFFIXES, expand_images, load_image
+from faceaffect.video.decode import DecodedFrame, InputFailure, Sampling, SourceKind, VideoReader
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 
 
 class Source(Protocol):
@@ -23,7 +25,7 @@ class Source(Protocol):
     stream); ``failures`` lists the files skipped so far (folders of images only)."""
 
     name: str
-    kind: str
+    kind: SourceKind
     fps: float | None
     failures: list[InputFailure]
 
@@ -37,7 +39,7 @@ class ImageFiles:
 
     fps = None
 
-    def __init__(self, paths: list[Path], name: str, kind: str) -> None:
+    def __init__(self, paths: list[Path], name: str, kind: SourceKind) -> None:
         self.paths = paths
         self.name = name
         self.kind = kind
@@ -69,9 +71,9 @@ def open_source(source: str | Path | int, sampling: Sampling | None = None) -> S
             files = expand_images([path])
             if not files:
                 raise InputError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
-            return ImageFiles(files, text, "images")
+            return ImageFiles(files, text, SourceKind.IMAGES)
         if path.suffix.lower() in IMAGE_SUFFIXES:
-            return ImageFiles([path], text, "image")
+            return ImageFiles([path], text, SourceKind.IMAGE)
         return VideoReader.open(path, sampling)
     if isinstance(source, int) or text.isdigit() or "://" in text or text.startswith("video="):
         return VideoReader.camera(text, sampling)

@@ -21,9 +21,9 @@ from typing import NamedTuple, cast
 
 import numpy as np
 
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.types import FaceBox
 from faceaffect.detect.base import FaceDetector, MultiScaleDetector
-from faceaffect.errors import FaceaffectError
-from faceaffect.types import FaceBox
 from faceaffect.video.decode import DecodedFrame
 
 SMALL_TRACK_MARGIN = 1.25  # tracks this close to the coarse passes' smallest face keep the search on
@@ -180,13 +180,14 @@ class TrackingOptions:
     A multi-scale detector (BlazeFace) searches for faces too small for its whole-image passes on every
     ``small_face_every``-th detection, and on every detection while a reported track is that small: a new
     small face is found within that many detections, a big one at once (1: search on every frame).
+    The defaults live in ``faceaffect.options.AnalyzerOptions`` (its ``tracking``).
     """
 
-    detect_every: int = 1
-    max_gap: int = 5
-    min_iou: float = 0.3
-    min_track_score: float = 0.65
-    small_face_every: int = 10
+    detect_every: int
+    max_gap: int
+    min_iou: float
+    min_track_score: float
+    small_face_every: int
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:

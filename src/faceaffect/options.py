@@ -1,0 +1,181 @@
+"""The one home of every default: how a model runs (:class:`RuntimeOptions`) and how an input is analysed
+(:class:`AnalyzerOptions`). The CLI builds them from its flags, the Python API from keywords, the service
+and corpus runs from JSON; ``Recognizer`` and ``Analyzer`` take them.
+
+>>> AnalyzerOptions(target_fps=10).sampling
+Sampling(stride=1, target_fps=10, max_frames=None)
+>>> AnalyzerOptions.from_dict({"max_gap": 2}).tracking.max_gap
+2
+>>> AnalyzerOptions.from_dict({"max_gapp": 2})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+faceaffect.core.errors.FaceaffectError: unknown option 'max_gapp'; the options are: detector, ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Self, TypeVar
+
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.hub.registry import DEFAULT_MODEL
+from faceaffect.runtime.base import ENGINES
+from faceaffect.video.decode import Sampling
+from faceaffect.video.smoothing import Smoothing
+from faceaffect.video.tracking import TrackingOptions
+
+Options = TypeVar("Options", "RuntimeOptions", "AnalyzerOptions")
+
+
+class _JsonOptions:
+    """What both kinds of options share: ``replace``, and a round trip through JSON-like data."""
+
+    replace = dataclasses.replace
+    to_dict = asdict
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Options from JSON-like data; unknown keys and wrong types are one-line errors."""
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions(_JsonOptions):
+    """How a model runs.
+
+    ``model``: a registered name or a saved model folder. ``device``: cpu, cuda, cuda:N or auto. ``engine``:
+    onnx (ONNX Runtime), torch, or auto (ONNX Runtime on CPU when an ONNX file exists, torch on GPU).
+    ``threads``: ONNX Runtime threads per batch (default: 1, with one batch in flight per physical core).
+    ``batch_size``: faces per batch at most. ``offline``: never download (None: ``FACEAFFECT_OFFLINE``).
+    """
+
+    model: str = DEFAULT_MODEL
+    device: str = "cpu"
+    engine: str = "auto"
+    threads: int | None = None
+    batch_size: int = 32
+    offline: bool | None = None
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        if self.engine not in ENGINES:
+            raise FaceaffectError(f"unknown engine {self.engine!r}; use {', '.join(ENGINES)}")
+        _at_least(self, "batch_size", 1)
+        _at_least(self, "threads", 1)
+
+
+@dataclass(frozen=True)
+class AnalyzerOptions(_JsonOptions):
+    """How an input is analysed: detection, frame sampling, tracking, smoothing, embeddings.
+
+    ``detector``: blazeface (offline) or dlib; ``min_score``, ``min_face_size``: detector thresholds (None
+    keeps the detector's own). ``margin``: grow each box by this fraction of its size on every side before
+    cropping (0: the box, as the published models were trained). ``stride``, ``target_fps``, ``max_frames``:
+    which video frames to analyse. ``detect_every``: run the detector on every N-th analysed frame, follow
+    the tracks in between. ``max_gap``: frames a tracked face may go undetected (interpolated there).
+    ``small_face_every``: BlazeFace's small-face search on every N-th detection of a video (and on every one
+    while a tracked face is small). ``track_iou``: least IoU to continue a track. ``min_track_score``: report
+    a track once one of its detections scores this much (0: all). ``smooth_frames``, ``smooth_seconds``:
+    centred moving mean per track (one of them). ``embeddings``: keep each face's embedding.
+    """
+
+    detector: str = "blazeface"
+    min_score: float | None = None
+    min_face_size: float | None = None
+    margin: float = 0.0
+    stride: int = 1
+    target_fps: float | None = None
+    max_frames: int | None = None
+    detect_every: int = 1
+    max_gap: int = 5
+    small_face_every: int = 10
+    track_iou: float = 0.3
+    min_track_score: float = 0.65
+    smooth_frames: int = 0
+    smooth_seconds: float = 0.0
+    embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _at_least(self, "margin", 0)
+        _ = self.sampling, self.tracking, self.smoothing  # each checks its own values
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(self.stride, self.target_fps, self.max_frames)
+
+    @property
+    def tracking(self) -> TrackingOptions:
+        return TrackingOptions(
+            self.detect_every, self.max_gap, self.track_iou, self.min_track_score, self.small_face_every
+        )
+
+    @property
+    def smoothing(self) -> Smoothing:
+        return Smoothing(self.smooth_frames, self.smooth_seconds)
+
+    @property
+    def detector_thresholds(self) -> dict[str, float]:
+        """The detector options that were set (the others keep the detector's defaults)."""
+        chosen = {"min_score": self.min_score, "min_face_size": self.min_face_size}
+        return {key: value for key, value in chosen.items() if value is not None}
+
+
+def split_settings(
+    settings: dict[str, Any],
+    runtime: RuntimeOptions | None = None,
+    options: AnalyzerOptions | None = None,
+) -> tuple[RuntimeOptions, AnalyzerOptions]:
+    """``runtime`` and ``options`` (default: the defaults) changed by keyword ``settings`` of both kinds (as
+    ``faceaffect.analyze(..., device="cpu", target_fps=5)`` takes them); an unknown name is a one-line error.
+    """
+    runtime_names = {field.name for field in fields(RuntimeOptions)}
+    runtime_changes = {key: value for key, value in settings.items() if key in runtime_names}
+    other = {key: value for key, value in settings.items() if key not in runtime_names}
+    return with_settings(runtime or RuntimeOptions(), runtime_changes), with_settings(
+        options or AnalyzerOptions(), other
+    )
+
+
+def with_settings(options: Options, settings: dict[str, Any]) -> Options:
+    """A copy of ``options`` with ``settings`` changed; unknown names and bad values are one-line errors."""
+    _from_dict(type(options), settings)  # names known
+    return dataclasses.replace(options, **settings)
+
+
+def _from_dict(cls: type[Options], data: dict[str, Any]) -> Options:
+    names = [field.name for field in fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise FaceaffectError(f"unknown option {unknown[0]!r}; the options are: {', '.join(names)}")
+    return cls(**data)
+
+
+def _check_types(options: object) -> None:
+    """Each field holds a value of its declared type (ints count as floats; bools never as numbers)."""
+    hints = typing.get_type_hints(type(options))
+    for field in fields(options):  # type: ignore[arg-type]
+        value = getattr(options, field.name)
+        allowed = typing.get_args(hints[field.name]) or (hints[field.name],)
+        if value is None and type(None) in allowed:
+            continue
+        if not any(_is(value, kind) for kind in allowed if kind is not type(None)):
+            names = " or ".join(kind.__name__ for kind in allowed)
+            raise FaceaffectError(f"option {field.name} must be {names}, got {value!r}")
+
+
+def _is(value: object, kind: type) -> bool:
+    if kind is bool or isinstance(value, bool):
+        return isinstance(value, bool) and kind is bool
+    if kind is float:
+        return isinstance(value, int | float) and math.isfinite(value)
+    return isinstance(value, kind)
+
+
+def _at_least(options: object, name: str, least: float) -> None:
+    value = getattr(options, name)
+    if value is not None and value < least:
+        raise FaceaffectError(f"option {name} must be at least {least}, got {value}")

@@ -1,0 +1,95 @@
+"""Annotated output: the input drawn with each face's box, label and valence-arousal marker, written as an
+H.264 video (frame by frame, atomically) or as images.
+
+>>> with AnnotatedVideo("out.mp4", fps=25) as video:  # doctest: +SKIP
+...     for image, frame in analyzer.stream_images("clip.mp4"):
+...         video.write(image, frame)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.io import atomic_path
+from faceaffect.core.types import FrameResult
+from faceaffect.images import load_image
+from faceaffect.render.draw import draw_faces
+from faceaffect.video.decode import Sampling, VideoReader
+
+VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
+class AnnotatedVideo:
+    """An H.264 video (.mp4, .mov, .mkv) written frame by frame, atomically: the file appears on close."""
+
+    def __init__(self, path: str | Path, fps: float | None) -> None:
+        self.path = Path(path)
+        if self.path.suffix.lower() not in VIDEO_FORMATS:
+            raise FaceaffectError(
+                f"annotated videos are written as {', '.join(VIDEO_FORMATS)}, got {self.path}"
+            )
+        self.rate = Fraction(fps or 25.0).limit_denominator(1001)
+        self._atomic = atomic_path(self.path)
+        self.container: Any = None
+        self.stream: Any = None
+
+    def __enter__(self) -> AnnotatedVideo:
+        import av
+
+        tmp = self._atomic.__enter__()
+        self.container = av.open(str(tmp), mode="w", format=VIDEO_FORMATS[self.path.suffix.lower()])
+        return self
+
+    def write(self, image: np.ndarray, frame: FrameResult) -> None:
+        """Draw ``frame``'s faces on ``image`` and append it (cropped to even sides, as H.264 needs)."""
+        import av
+
+        height, width = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+        if self.stream is None:
+            self.stream = self.container.add_stream("libx264", rate=self.rate, options={"crf": "23"})
+            self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+        drawn = draw_faces(np.ascontiguousarray(image[:height, :width]), frame.faces)
+        self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(drawn, format="rgb24")))
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            if kind is None and self.stream is not None:
+                self.container.mux(self.stream.encode(None))
+            self.container.close()
+        finally:
+            self._atomic.__exit__(kind, error, trace)
+
+
+def annotate_video(
+    source: str, frames: Iterable[FrameResult], fps: float | None, sampling: Sampling, path: str | Path
+) -> Path:
+    """Decode a video again and write it with ``frames`` (its analysed frames, by index) drawn on it."""
+    by_index = {frame.index: frame for frame in frames}
+    with AnnotatedVideo(path, fps) as video:
+        for decoded in VideoReader.open(source, sampling):
+            if decoded.index in by_index:
+                video.write(decoded.image, by_index[decoded.index])
+    return Path(path)
+
+
+def annotate_images(frames: Iterable[FrameResult], root: str, single: bool, path: str | Path) -> Path:
+    """Draw each frame on its image file again: ``path`` is one file for a ``single`` image, otherwise a
+    folder mirroring the input folder ``root``."""
+    path = Path(path)
+    for frame in frames:
+        source = Path(frame.source or root)
+        target = path if single else path / source.relative_to(root)
+        drawn = Image.fromarray(draw_faces(load_image(source), frame.faces))
+        with atomic_path(target) as tmp:
+            drawn.save(tmp, format=Image.registered_extensions().get(target.suffix.lower(), "PNG"))
+    return path
