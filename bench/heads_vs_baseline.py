@@ -10,7 +10,8 @@ METHOD.md's head (hidden 128, no L2, no dropout, uncapped class weights: the def
 
 Columns: ``valid`` = per-frame score on the validation split (it chose the head: optimistic); ``test`` =
 per-frame score on FER+ test (argmax, or threshold 0.5); ``test tuned`` = AU-format thresholds tuned on valid,
-applied to test. Scores: macro-F1 over the 8 classes (expr), mean F1 over the 12 labels (votes).
+applied to test; ``hidden`` = the best validation score of the search's hidden-layer candidates. Scores:
+macro-F1 over the 8 classes (expr), mean F1 over the 12 labels (votes).
 
     python bench/heads_vs_baseline.py --work /tmp/heads_bench            # sizes 1000 and 5000
     python bench/heads_vs_baseline.py --work /tmp/heads_bench --sizes 500 1000 5000 20000
@@ -68,9 +69,11 @@ def rows_of(task: str, size: int, tasks: FerplusTasks) -> list[tuple[str, ...]]:
             figures = held_out[name]
             tuned = f"{figures['tuned']:.4f}" if "tuned" in figures else "-"
             model = member.head.config.training["model"]
+            hidden = [c["score"] for c in report["search"] if c["hidden"]] if label == "head" else []
             rows.append(
                 (task, str(size), f"{label}: {model}", f"{report[name]['per_frame']:.4f}",
-                 f"{figures['per_frame']:.4f}", tuned, f"{seconds:.0f}" if name == "head" else "")
+                 f"{figures['per_frame']:.4f}", tuned, f"{max(hidden):.4f}" if hidden else "",
+                 f"{seconds:.0f}" if name == "head" else "")
             )  # fmt: skip
     return rows
 
@@ -87,7 +90,7 @@ def main() -> None:
     tasks = prepare(args.work, sizes)
     machine = platform.processor() or platform.machine()
     print(f"features ready in {time.perf_counter() - start:.0f} s ({machine})", flush=True)
-    header = ("task", "size", "model", "valid", "test", "test tuned", "train s")
+    header = ("task", "size", "model", "valid", "test", "test tuned", "hidden", "train s")
     rows = [header] + [row for task in TASKS for size in sizes for row in rows_of(task, size, tasks)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:

@@ -34,7 +34,7 @@ from torch import nn
 from faceaffect.core.errors import InputError
 from faceaffect.downstream.heads import Head
 from faceaffect.downstream.scores import TASK_LABELS
-from faceaffect.train.losses import concordance, weighted_cross_entropy
+from faceaffect.train.losses import class_weights, concordance, weighted_cross_entropy
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 LBFGS_ITERATIONS = 300
@@ -45,17 +45,14 @@ def _pearson(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8) -> torch.Tenso
     return (xc * yc).sum() / torch.sqrt((xc**2).sum() * (yc**2).sum() + eps)
 
 
-def class_weights(labels: np.ndarray, num_classes: int, cap: float | None = None) -> torch.Tensor:
-    """``max_count / count_c`` per class, at most ``cap`` (None: uncapped); 0 for a class with no samples.
+def expr_weights(labels: np.ndarray, cap: float | None = None) -> torch.Tensor:
+    """METHOD.md's class weights ``max_count / count_c`` of the ABAW classes, at most ``cap`` (None: no cap).
 
-    >>> class_weights(np.array([0] * 20 + [1] * 2 + [2]), 4, cap=5.0).tolist()
-    [1.0, 5.0, 5.0, 0.0]
+    >>> expr_weights(np.array([0] * 20 + [1] * 2 + [2]), cap=5.0).tolist()
+    [1.0, 5.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     """
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).astype(np.float64)
-    weights = np.divide(counts.max(), counts, out=np.zeros_like(counts), where=counts > 0)
-    if cap is not None:
-        weights = np.minimum(weights, cap)
-    return torch.tensor(weights, dtype=torch.float32)
+    weights = class_weights(labels, len(TASK_LABELS["expr"]))
+    return weights if cap is None else weights.clamp(max=cap)
 
 
 def au_weights(labels: np.ndarray, cap: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,8 +61,8 @@ def au_weights(labels: np.ndarray, cap: float | None = None) -> tuple[torch.Tens
     With ``cap``, a positive weighs at most ``cap`` negatives (or the other way round); the weights are then
     scaled so that they still average 1 over the samples.
 
-    >>> [w.tolist() for w in au_weights(np.array([[1], [0], [0], [0]]))]
-    [[2.0], [0.6666666865348206]]
+    >>> [w.numpy().round(3).tolist() for w in au_weights(np.array([[1], [0], [0], [0]]))]
+    [[2.0], [0.667]]
     """
     labels = np.asarray(labels, dtype=np.float64)
     n = len(labels)
@@ -87,7 +84,7 @@ def task_loss(task: str, y_train: np.ndarray, max_class_weight: float | None = N
             - (concordance(torch.tanh(raw[:, 0]), y[:, 0]) + concordance(torch.tanh(raw[:, 1]), y[:, 1])) / 2
         )
     if task == "expr":
-        weight = class_weights(y_train, len(TASK_LABELS["expr"]), max_class_weight)
+        weight = expr_weights(y_train, max_class_weight)
         return lambda raw, y: weighted_cross_entropy(raw, y.long(), weight)
     if task == "au":
         pos, neg = au_weights(y_train, max_class_weight)
