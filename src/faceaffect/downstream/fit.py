@@ -61,8 +61,8 @@ def au_weights(labels: np.ndarray, cap: float | None = None) -> tuple[torch.Tens
     With ``cap``, a positive weighs at most ``cap`` negatives (or the other way round); the weights are then
     scaled so that they still average 1 over the samples.
 
-    >>> [w.numpy().round(3).tolist() for w in au_weights(np.array([[1], [0], [0], [0]]))]
-    [[2.0], [0.667]]
+    >>> [round(float(w[0]), 3) for w in au_weights(np.array([[1], [0], [0], [0]]))]
+    [2.0, 0.667]
     """
     labels = np.asarray(labels, dtype=np.float64)
     n = len(labels)
