@@ -172,18 +172,20 @@ def extract_features(
             else:
                 detect = analyzer if video.kind == "video" or detect_images else None
                 step = None if progress is None else _offset(progress, done, total)
-                store.write(*_extract(video, recognizer, detect, report.failures, step), manifest=False)
-                report.written.append(video.video)
+                features, entry = _extract(video, recognizer, detect, report.failures, step)
+                if entry.n_frames or video.kind == "video":  # nothing readable: left out, tried again later
+                    store.write(features, entry, manifest=False)
+                    report.written.append(video.video)
                 done += counts[video.video]
                 if progress is not None:
                     progress(done, total)
             if audio is not None and video.kind == "video" and store.videos[video.video].audio is None:
                 _write_audio(store, video, audio)  # also completes a run interrupted between video and audio
             if time.monotonic() - saved >= MANIFEST_SECONDS:
-                store.save_manifest()
+                store.flush()
                 saved = time.monotonic()
     finally:
-        store.save_manifest()  # rewriting it per video cost O(videos^2): minutes for 5,000 images
+        store.flush()  # entering each video at once cost O(videos^2): minutes for 5,000 images
     return report
 
 

@@ -12,9 +12,11 @@ config needs neither torch nor the predictor's code, so one loader can dispatch 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+from faceaffect.core.documents import read_document
 from faceaffect.core.errors import InputError
 from faceaffect.core.io import atomic_path
 from faceaffect.hub.model_folder import CONFIG_NAME, WEIGHTS_NAME
@@ -26,7 +28,6 @@ __all__ = [
     "FORMAT_VERSION",
     "WEIGHTS_NAME",
     "read_config",
-    "read_json",
     "write_config",
     "write_json",
 ]
@@ -38,9 +39,10 @@ def write_config(directory: str | Path, document: dict[str, Any]) -> Path:
 
 
 def write_json(path: str | Path, document: Any) -> Path:
-    """Write ``document`` as indented JSON to ``path``, atomically."""
+    """Write ``document`` as indented JSON to ``path``, atomically; a NaN or infinite number (an undefined
+    score) is written as null, which :func:`~faceaffect.core.documents.read_document` reads back."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(_finite(document), indent=2) + "\n", encoding="utf-8")
     return Path(path)
 
 
@@ -49,14 +51,14 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
         raise InputError(f"{directory} is not a saved head (no {CONFIG_NAME})")
-    return read_json(path)
+    return read_document(path)
 
 
-def read_json(path: str | Path) -> Any:
-    """A JSON file; InputError naming the file and line when it is not valid JSON."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read {path}: {error}") from None
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(inner) for key, inner in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(inner) for inner in value]
+    return value

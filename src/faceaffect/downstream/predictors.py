@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from faceaffect.core.documents import read_document
 from faceaffect.core.errors import InputError
 from faceaffect.core.extras import optional_import
 from faceaffect.core.io import atomic_path
@@ -30,7 +31,7 @@ from faceaffect.downstream.abaw import affectnet_to_abaw
 from faceaffect.downstream.compound import ClusterNaming, compound_scores, max_over_faces
 from faceaffect.downstream.data import frame_inputs, video_descriptor
 from faceaffect.downstream.features import FeatureStore
-from faceaffect.downstream.folders import CONFIG_NAME, read_config, read_json, write_config, write_json
+from faceaffect.downstream.folders import CONFIG_NAME, read_config, write_config, write_json
 from faceaffect.downstream.fusion import fuse
 from faceaffect.downstream.scores import TASK_LABELS
 from faceaffect.downstream.smoothing import fill_missing
@@ -308,7 +309,7 @@ def _load_head(directory: Path) -> HeadPredictor:
     from faceaffect.downstream.heads import load_head
 
     baseline = directory / BASELINE_FOLDER
-    splits = read_json(directory / SPLITS_NAME) if (directory / SPLITS_NAME).is_file() else None
+    splits = read_document(directory / SPLITS_NAME) if (directory / SPLITS_NAME).is_file() else None
     if splits is not None and not (
         isinstance(splits, dict) and all(isinstance(v, list) for v in splits.values())
     ):
