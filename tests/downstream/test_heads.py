@@ -194,3 +194,10 @@ def test_heads_saved_before_the_search_still_load(tmp_path: Path) -> None:
     x = torch.randn(3, 6)
     with torch.no_grad():
         torch.testing.assert_close(loaded.head(x), head.eval()(x))
+
+
+def test_undefined_scores_are_saved_as_null(tmp_path: Path) -> None:
+    predictor = HeadPredictor(Head(HeadConfig.for_task("va", in_dim=4)))
+    predictor.metrics = {"per_frame": float("nan"), "window_scores": {0: float("inf"), 3: 0.5}}
+    predictor.save(tmp_path)  # configs are read back strictly: NaN or infinite numbers are refused
+    assert load_predictor(tmp_path).metrics == {"per_frame": None, "window_scores": {"0": None, "3": 0.5}}
