@@ -27,6 +27,7 @@ def test_va_train_evaluate_predict_export(synthetic: Synthetic, tmp_path: Path) 
         app, [*args, "--windows", "0,3,8", "--report", str(tmp_path / "report.json"), "-q"]
     )
     assert result.exit_code == 0, result.output
+    assert "smoothed are tuned on this same split (optimistic)" in " ".join(result.output.split())
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["validation"]["videos"] == 4 and report["head"]["window"] in (3, 8)
     assert json.loads((head / "config.json").read_text())["window"] == report["head"]["window"]
