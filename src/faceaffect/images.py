@@ -12,7 +12,7 @@ from typing import Union
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from faceaffect.core.errors import InputError
+from faceaffect.core.errors import InputError, LimitError
 
 ImageLike = Union[np.ndarray, Image.Image]  # noqa: UP007 (a runtime alias)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -26,6 +26,8 @@ def load_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             return to_rgb_array(image)
+    except Image.DecompressionBombError as error:  # PIL's limit: more than 2x Image.MAX_IMAGE_PIXELS
+        raise LimitError(f"cannot read image {path}: {error}") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise InputError(f"cannot read image {path}: {error}") from None
 

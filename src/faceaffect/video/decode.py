@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from faceaffect.core.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError, InputError, LimitError
+
+MAX_FRAME_PIXELS = 4096 * 4096  # 4K passes; a small file of huge frames is refused before it is decoded
 
 
 class SourceKind(StrEnum):
@@ -235,4 +237,8 @@ def _open_container(url: str, fmt: str | None, what: str) -> Any:
     if not container.streams.video:
         container.close()
         raise InputError(f"{what} has no video stream")
+    width, height = container.streams.video[0].width, container.streams.video[0].height
+    if width * height > MAX_FRAME_PIXELS:
+        container.close()
+        raise LimitError(f"{what} has frames of {width}x{height} pixels, more than {MAX_FRAME_PIXELS}")
     return container
