@@ -54,8 +54,16 @@ def test_image_of_a_valence_arousal_model(tmp_path: Path, va_model: Path, sample
     with app_client(tmp_path, runtime=RuntimeOptions(model=str(va_model))) as client:
         faces = client.post("/v1/images", files=upload(samples.two_faces)).json()["faces"]
         assert client.get("/v1/models").json()["loaded"]["has_va"] is True
+        fields = {"options": '{"max_frames": 12}', "outputs": "plots"}
+        job = wait_for(
+            client, client.post("/v1/jobs", files=upload(samples.video), data=fields).json()["id"], finished
+        )
+        circumplex = client.get(job["links"]["plots/valence_arousal"])
+        summary = client.get(job["links"]["summary"], params={"format": "json"}).json()
     assert len(faces) == 2
     assert all(-1 <= face[key] <= 1 for face in faces for key in ("valence", "arousal"))
+    assert job["result"]["has_va"] and Image.open(io.BytesIO(circumplex.content)).format == "PNG"
+    assert summary[0]["frames"] == 12 and -1 <= summary[0]["valence"] <= 1
 
 
 @pytest.mark.slow
