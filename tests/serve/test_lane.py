@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +51,29 @@ def test_quick_work_runs_between_two_frames_of_a_job(lane: InferenceLane) -> Non
     job.release.set()
     assert answer.result(10) == 42 and job.finished.wait(10)
     assert log == ["frame 0", "frame 1", "frame 2", "image", "frame 3"]
+
+
+def test_a_job_and_image_requests_share_the_lane_time(lane: InferenceLane) -> None:
+    log: list[str] = []
+    frames = 40
+
+    class SlowFrames(Frames):
+        def run(self, between: Callable[[], bool]) -> None:
+            for index in range(frames):
+                time.sleep(0.01)
+                log.append(f"frame {index}")
+                between()
+            self.finished.set()
+
+    job = SlowFrames(log, frames)
+    with lane.reserve() as slot:
+        slot.add(job)
+    while not job.finished.is_set():  # an image request always waiting, each taking 50 ms
+        with lane.reserve() as slot:
+            slot.run(lambda: time.sleep(0.05) or log.append("image")).result(10)
+    runs = [len(list(group)) for is_frame, group in itertools.groupby(log, lambda e: e.startswith("frame"))
+            if is_frame]  # fmt: skip
+    assert len(runs) > 2 and min(runs[1:-1]) >= 2  # the job gets its turn between two images
 
 
 def test_the_queue_is_bounded_and_slots_come_back(lane: InferenceLane) -> None:

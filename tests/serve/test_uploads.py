@@ -56,15 +56,16 @@ def test_client_file_names_are_only_shown(raw: str, shown: str) -> None:
 
 def test_upload_names_are_never_paths(tmp_path: Path, samples: Samples) -> None:
     with uvicorn_thread(tmp_path) as url, httpx.Client(base_url=url, timeout=60) as client:
-        files = upload(samples.video, name="../../../../escape.mp4")
+        files = upload(samples.two_faces, name="../../../../escape.jpg")
         job = wait_for(client, client.post("/v1/jobs", files=files).json()["id"], finished)
-    assert job["status"] == "done" and job["name"] == "escape.mp4"
+    assert job["status"] == "done" and job["name"] == "escape.jpg"
     assert not list(tmp_path.rglob("escape*"))
     folder = tmp_path / "state" / "jobs" / job["id"]
-    assert sorted(path.name for path in folder.iterdir()) == ["input.video", "job.json", "summary.parquet",
+    assert sorted(path.name for path in folder.iterdir()) == ["input.jpg", "job.json", "summary.parquet",
                                                                "table.parquet"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_concurrent_requests_get_their_own_answers(tmp_path: Path, shared_data: Path) -> None:
     photos = [shared_data / "faces" / "face_recognition" / name for name in ("two_people.jpg", "obama.jpg")]
     with uvicorn_thread(tmp_path) as url, httpx.Client(base_url=url, timeout=60) as client:

@@ -3,8 +3,10 @@ so the models are shared without locks and requests never corrupt each other; on
 
 An image request is one quick task. A job is a long task that is handed ``between``: it calls it after each
 frame, and the image requests that came meanwhile run there, so a long video never holds them up for more
-than a frame or a batch. Jobs run one after another, in order (one video decoded at a time: memory stays
-flat); ``between`` returns False once the lane is closing, and the job stops there.
+than a few frames. When both compete they share the lane's time equally: after image requests that took
+t seconds, the job runs for t seconds before the next ones. Jobs run one after another, in order (one video
+decoded at a time: memory stays flat); ``between`` returns False once the lane is closing, and the job stops
+there.
 
 >>> lane = InferenceLane(capacity=4)
 >>> with lane.reserve() as slot:
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -65,6 +68,7 @@ class InferenceLane:
         self._long: deque[LongTask] = deque()
         self._changed = threading.Condition()
         self._closed = False
+        self._job_turn_ends = 0.0  # the running job's turn: quick tasks wait until then
         self._thread = threading.Thread(target=self._loop, name="faceaffect-lane", daemon=True)
         self._thread.start()
 
@@ -133,8 +137,9 @@ class InferenceLane:
                     return
                 task = self._long.popleft() if not self._quick and self._long else None
             if task is None:
-                self._between()
+                self._run_quick()
                 continue
+            self._job_turn_ends = 0.0
             try:
                 task.run(self._between)
             except Exception:  # a task reports its own failures: this is a bug, and the lane must go on
@@ -143,11 +148,19 @@ class InferenceLane:
                 self._release()
 
     def _between(self) -> bool:
-        """Run the quick tasks waiting now; False once the lane is closing."""
+        """Between two frames of a job: the quick tasks waiting, unless the job has not yet had as much time
+        as they took last; False once the lane is closing."""
+        if self._quick and time.monotonic() >= self._job_turn_ends:
+            took = self._run_quick()
+            self._job_turn_ends = time.monotonic() + took
+        return not self._closed
+
+    def _run_quick(self) -> float:
+        """Run the quick tasks waiting now; the seconds they took."""
+        start = time.monotonic()
         with self._changed:
             quick = list(self._quick)
             self._quick.clear()
-            closed = self._closed
         for future, work in quick:
             try:
                 if future.set_running_or_notify_cancel():
@@ -156,4 +169,4 @@ class InferenceLane:
                 future.set_exception(error)
             finally:
                 self._release()
-        return not closed
+        return time.monotonic() - start

@@ -143,6 +143,7 @@ class JobRun:
     def run(self, between: Callable[[], bool]) -> None:
         job = self.job
         if self.cancelled:
+            self._finish()
             return
         self.store.save(job, status=Status.RUNNING, done=0, error=None)
 
@@ -168,8 +169,8 @@ class JobRun:
 
     def _write(self, result: AnalysisResult) -> None:
         job = self.job
-        if self.service.closing:
-            self.stopped = True
+        if self.service.closing or self.cancelled:  # closing: written again after the restart
+            self.stopped = self.service.closing
             self._finish()
             return
         try:
