@@ -4,6 +4,7 @@ under the client's name; concurrent requests answered as if each were alone."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +32,21 @@ def test_a_stalled_upload_is_dropped_with_408(tmp_path: Path) -> None:
                 answer += chunk
         assert answer.startswith(b"HTTP/1.1 408 ") and b"sent nothing for 0.5 s" in answer
         assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_an_upload_cut_off_leaves_nothing_behind(tmp_path: Path) -> None:
+    with uvicorn_thread(tmp_path) as url:
+        address = urlsplit(url)
+        with socket.create_connection((address.hostname, address.port), timeout=10) as client:
+            head = (b"POST /v1/jobs HTTP/1.1\r\nHost: test\r\nContent-Length: 100000\r\n"
+                    b"Content-Type: multipart/form-data; boundary=xyz\r\n\r\n")  # fmt: skip
+            client.sendall(head + PART + b"\0" * 5000)
+        uploads = tmp_path / "state" / "uploads"
+        deadline = time.monotonic() + 10
+        while any(uploads.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(uploads.iterdir())
+        assert httpx.get(f"{url}/readyz").json()["queue"]["admitted"] == 0  # its place in the queue is back
 
 
 def test_a_chunked_upload_is_cut_at_the_limit(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from faceaffect.core.errors import FaceaffectError
 from faceaffect.hub.registry import REGISTRY
@@ -31,6 +32,7 @@ from faceaffect.serve.errors import (
     Busy,
     NotFound,
     NotReady,
+    RequestError,
     Unauthorized,
     Unprocessable,
     UnsupportedMedia,
@@ -93,9 +95,13 @@ def _api(app: FastAPI, service: Service) -> None:
     settings = service.settings
 
     async def upload(request: Request) -> Upload:
-        return await receive(request.headers.get("content-type", ""), request.headers.get("content-length"),
-                             request.stream(), service.uploads, settings.max_upload_bytes,
-                             settings.upload_idle_seconds)  # fmt: skip
+        headers = request.headers
+        try:
+            return await receive(headers.get("content-type", ""), headers.get("content-length"),
+                                 request.stream(), service.uploads, settings.max_upload_bytes,
+                                 settings.upload_idle_seconds)  # fmt: skip
+        except ClientDisconnect:
+            raise RequestError("the client went away during the upload") from None
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, str]:

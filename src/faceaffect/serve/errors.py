@@ -43,6 +43,12 @@ class UnsupportedMedia(RequestError):
     status = 415
 
 
+class NoSpace(RequestError):
+    """The upload cannot be stored (the disk of the state folder is full)."""
+
+    status = 507
+
+
 class Busy(RequestError):
     """The queue is full: try again after ``retry_after`` seconds."""
 

@@ -65,6 +65,7 @@ class Service:
         self.detector = SharedDetector(create_detector(options.detector, **options.detector_thresholds))
         self.uploads = settings.state_dir / "uploads"
         shutil.rmtree(self.uploads, ignore_errors=True)  # uploads cut short by a stop
+        self.uploads.mkdir(parents=True)
         self.store = JobStore(settings.state_dir)
         self.lane = InferenceLane(settings.max_queue)
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="faceaffect-writer")

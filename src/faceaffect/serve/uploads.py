@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from faceaffect.core.errors import InputError, LimitError
 from faceaffect.images import IMAGE_SUFFIXES, load_image
-from faceaffect.serve.errors import RequestError, TooLarge, UnsupportedMedia, UploadStalled
+from faceaffect.serve.errors import NoSpace, RequestError, TooLarge, UnsupportedMedia, UploadStalled
 from faceaffect.video.decode import SourceKind, VideoReader
 from faceaffect.video.sources import VIDEO_SUFFIXES
 
@@ -159,6 +159,9 @@ async def receive(
     except FormParserError as error:
         upload.path.unlink(missing_ok=True)
         raise RequestError(f"malformed multipart body: {error}") from None
+    except OSError as error:
+        upload.path.unlink(missing_ok=True)
+        raise NoSpace(f"cannot store the upload: {error.strerror or error}") from None
     except BaseException:
         upload.path.unlink(missing_ok=True)
         raise
