@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -258,11 +259,20 @@ def test_unknown_jobs_routes_and_unfinished_outputs(client: TestClient, samples:
     error_of(client.get("/v1/nothing"), 404)
     error_of(client.put("/v1/jobs"), 405)
     error_of(client.get("/v1/jobs/x/table?format=xlsx"), 422)
-    job = client.post("/v1/jobs", files=upload(samples.long_video)).json()
+    job, queued = (client.post("/v1/jobs", files=upload(samples.long_video)).json() for _ in range(2))
     assert error_of(client.get(f"/v1/jobs/{job['id']}/table"), 409).endswith(("is queued", "is running"))
+    assert error_of(client.get(f"/v1/jobs/{queued['id']}/summary"), 409).endswith("is queued")
+    store, lane = client.app.state.service.store, client.app.state.service.lane
+    folders = [store.get(job["id"]).folder, store.get(queued["id"]).folder]
+    assert client.delete(f"/v1/jobs/{queued['id']}").status_code == 204  # taken off the queue
     wait_for(client, job["id"], lambda status: status["progress"]["done"] > 0)
     assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204  # stopped while it runs
     error_of(client.get(f"/v1/jobs/{job['id']}"), 404)
+    assert not any(folder.exists() for folder in folders) and client.get("/v1/jobs").json()["jobs"] == []
+    deadline = time.monotonic() + 10
+    while lane.admitted and time.monotonic() < deadline:  # the running job stops at its next frame
+        time.sleep(0.05)
+    assert lane.admitted == 0
     assert client.post("/v1/images", files=upload(samples.two_faces)).status_code == 200  # the lane goes on
 
 

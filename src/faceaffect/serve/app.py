@@ -185,13 +185,13 @@ def _api(app: FastAPI, service: Service) -> None:
     async def job_embeddings(job_id: str) -> FileResponse:
         """One embedding per table row (.npy), for jobs run with the option ``embeddings``."""
         path = _output(service, job_id, "embeddings")
-        return FileResponse(path, media_type="application/octet-stream", filename=f"embeddings-{job_id}.npy")
+        return FileResponse(path, media_type="application/octet-stream", filename=_download_name(path))
 
     @app.get("/v1/jobs/{job_id}/annotated", tags=["jobs"])
     async def job_annotated(job_id: str) -> FileResponse:
         """The input with boxes, labels and valence-arousal markers: H.264 mp4 for videos, PNG for images."""
         path = _output(service, job_id, "annotated")
-        return FileResponse(path, filename=f"annotated-{job_id}{path.suffix}")
+        return FileResponse(path, filename=_download_name(path))
 
     @app.get("/v1/jobs/{job_id}/plots/{name}", tags=["jobs"])
     async def job_plot(job_id: str, name: str) -> FileResponse:

@@ -162,11 +162,15 @@ class InferenceLane:
             quick = list(self._quick)
             self._quick.clear()
         for future, work in quick:
-            try:
-                if future.set_running_or_notify_cancel():
-                    future.set_result(work())
-            except BaseException as error:  # handed to the request, which answers with it
-                future.set_exception(error)
-            finally:
+            if not future.set_running_or_notify_cancel():  # the request went away
                 self._release()
+                continue
+            try:
+                result = work()
+            except BaseException as error:  # handed to the request, which answers with it
+                self._release()
+                future.set_exception(error)
+            else:
+                self._release()  # before the answer goes out: the client may ask again at once
+                future.set_result(result)
         return time.monotonic() - start
