@@ -9,6 +9,7 @@ Starts the real server (`faceaffect serve`, 127.0.0.1, a free port, a fresh stat
 - the HTTP image path against the in-process `Analyzer` on the same images, one request at a time, in
   alternating trials (target: HTTP within 1.25x of the in-process cost);
 - the server's resident memory over the run (sampled; peak per quarter of the run: flat means no growth).
+- a large upload of non-media streamed in: the server's peak RSS must not grow by its size.
 
     python bench/serve_load.py                                   # 60 s, 4 image clients, 2 video jobs
     python bench/serve_load.py --seconds 30 --image-clients 6 --video-jobs 2 --max-queue 4   # with 503s
@@ -31,6 +32,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,6 +174,22 @@ def check_jobs(url: str, jobs: list[tuple[Path, dict]], work: Path) -> tuple[int
     return good, problems
 
 
+def big_upload(server: Server, megabytes: int) -> tuple[int, float, float]:
+    """Stream ``megabytes`` of non-media to /v1/jobs: (status, the server's peak RSS before and after): an
+    upload goes to disk as it comes, so the peak must not grow by its size."""
+
+    def body() -> Iterator[bytes]:
+        yield b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'
+        for _ in range(megabytes):
+            yield b"\x01" * 2**20
+        yield b"\r\n--xyz--\r\n"
+
+    before = server.peak_mb()
+    headers = {"content-type": "multipart/form-data; boundary=xyz"}
+    answer = httpx.post(f"{server.url}/v1/jobs", content=body(), headers=headers, timeout=600)
+    return answer.status_code, before, server.peak_mb()
+
+
 def compare_in_process(url: str, images: list[Path], trials: int) -> tuple[list[float], list[float]]:
     """Seconds per image, one at a time: in-process Analyzer vs HTTP, alternating trial by trial."""
     from faceaffect.analysis import Analyzer
@@ -199,6 +217,7 @@ def main() -> None:
     parser.add_argument("--image-clients", type=int, default=4)
     parser.add_argument("--video-jobs", type=int, default=2)
     parser.add_argument("--max-queue", type=int, default=16)
+    parser.add_argument("--upload-mb", type=int, default=256, help="size of the streamed-upload probe")
     parser.add_argument(
         "--trials", type=int, default=5, help="alternating trials of the in-process comparison"
     )
@@ -209,11 +228,13 @@ def main() -> None:
     server = Server(work / "state", args.max_queue)
     try:
         with httpx.Client(base_url=server.url, timeout=120) as client:
-            assert post_image(client, images[0]).status_code == 200  # warm: first inference, first job
-            job = client.post("/v1/jobs", files={"file": (videos[0].name, videos[0].read_bytes())}).json()
-            while job["status"] in ("queued", "running"):
-                job = client.get(f"/v1/jobs/{job['id']}").json()
-                time.sleep(0.2)
+            for path in images:  # warm: first inference, each image size (detector canvases), each video
+                assert post_image(client, path).status_code == 200
+            for path in videos:
+                job = client.post("/v1/jobs", files={"file": (path.name, path.read_bytes())}).json()
+                while job["status"] in ("queued", "running"):
+                    job = client.get(f"/v1/jobs/{job['id']}").json()
+                    time.sleep(0.2)
         tally = Tally()
         server.start_sampling()
         start = time.monotonic()
@@ -231,6 +252,9 @@ def main() -> None:
         good, problems = check_jobs(server.url, tally.jobs, work)
         local, remote = compare_in_process(server.url, images, args.trials)
         report(args, tally, elapsed, rss, server.peak_mb(), good, problems, local, remote)
+        status, before, after = big_upload(server, args.upload_mb)
+        print(f"a {args.upload_mb} MB upload (not media: {status}): server peak RSS {before:.0f} MB before, "
+              f"{after:.0f} MB after")  # fmt: skip
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
