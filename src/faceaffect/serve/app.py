@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.extras import optional_import
 from faceaffect.hub.registry import REGISTRY
 from faceaffect.serve.errors import (
     Busy,
@@ -69,6 +70,8 @@ UPLOAD_BODY = {
 
 def create_app(settings: ServeSettings) -> FastAPI:
     """The app, with the model loaded (a FaceaffectError here is a mistake in the settings)."""
+    for module in ("python_multipart", "fastapi_offline"):  # imported late; missing: one line, now
+        optional_import(module, "faceaffect serve", "serve")
     service = Service(settings)
 
     @asynccontextmanager
@@ -262,9 +265,7 @@ def _json_object(text: str | None, what: str) -> dict[str, Any]:
 
 
 def _pages(app: FastAPI) -> None:
-    import fastapi_offline
-
-    docs_assets = Path(fastapi_offline.__file__).parent / "static"
+    docs_assets = Path(optional_import("fastapi_offline", "the API docs", "serve").__file__).parent / "static"
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=docs_assets), name="docs-assets")
 
