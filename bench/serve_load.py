@@ -290,10 +290,11 @@ def report(
           f"(best {min(remote) * 1000:.1f}): HTTP costs {ratio:.2f}x (target <= 1.25x); under load "
           f"{images_done / elapsed:.1f} images/s (beside the jobs) vs "
           f"{1 / statistics.median(local):.1f} in-process alone")  # fmt: skip
-    quarters = ", ".join(
-        f"{q.max():.0f}" for q in np.array_split(np.array([mb for _, mb in rss]), 4) if len(q)
-    )
-    print(f"server RSS MB: peak per quarter of the run {quarters}; peak over the process's life {peak:.0f}")
+    quarters = [q for q in np.array_split(np.array([mb for _, mb in rss]), 4) if len(q)]
+    peaks = ", ".join(f"{q.max():.0f}" for q in quarters)
+    medians = ", ".join(f"{np.median(q):.0f}" for q in quarters)
+    print(f"server RSS MB per quarter of the run: peak {peaks}; median {medians}; "
+          f"peak over the process's life {peak:.0f}")  # fmt: skip
 
 
 if __name__ == "__main__":
