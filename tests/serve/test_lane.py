@@ -76,6 +76,26 @@ def test_a_job_and_image_requests_share_the_lane_time(lane: InferenceLane) -> No
     assert len(runs) > 2 and min(runs[1:-1]) >= 2  # the job gets its turn between two images
 
 
+def test_a_job_starts_while_image_requests_keep_coming(lane: InferenceLane) -> None:
+    stop = threading.Event()
+
+    def image() -> None:  # each request brings the next: one is always waiting
+        if not stop.is_set():
+            with lane.reserve() as slot:
+                slot.run(image)
+        time.sleep(0.01)
+
+    with lane.reserve() as slot:
+        slot.run(image)
+    job = Frames([], 3)
+    try:
+        with lane.reserve() as slot:
+            slot.add(job)
+        assert job.finished.wait(10)
+    finally:
+        stop.set()
+
+
 def test_the_queue_is_bounded_and_slots_come_back(lane: InferenceLane) -> None:
     job = Frames([], 2, pause=0)
     with lane.reserve() as slot:

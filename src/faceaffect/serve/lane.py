@@ -135,11 +135,11 @@ class InferenceLane:
                     self._changed.wait()
                 if self._closed:
                     return
-                task = self._long.popleft() if not self._quick and self._long else None
+                task = self._long.popleft() if self._long else None
+            took = self._run_quick()  # those waiting now, then the next job: image requests never keep it out
             if task is None:
-                self._run_quick()
                 continue
-            self._job_turn_ends = 0.0
+            self._job_turn_ends = time.monotonic() + took
             try:
                 task.run(self._between)
             except Exception:  # a task reports its own failures: this is a bug, and the lane must go on
