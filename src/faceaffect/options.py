@@ -18,7 +18,7 @@ import dataclasses
 import math
 import typing
 from dataclasses import asdict, dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from faceaffect.core.errors import FaceaffectError
 from faceaffect.hub.registry import DEFAULT_MODEL
@@ -30,8 +30,20 @@ from faceaffect.video.tracking import TrackingOptions
 Options = TypeVar("Options", "RuntimeOptions", "AnalyzerOptions")
 
 
+class _JsonOptions:
+    """What both kinds of options share: ``replace``, and a round trip through JSON-like data."""
+
+    replace = dataclasses.replace
+    to_dict = asdict
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Options from JSON-like data; unknown keys and wrong types are one-line errors."""
+        return _from_dict(cls, data)
+
+
 @dataclass(frozen=True)
-class RuntimeOptions:
+class RuntimeOptions(_JsonOptions):
     """How a model runs.
 
     ``model``: a registered name or a saved model folder. ``device``: cpu, cuda, cuda:N or auto. ``engine``:
@@ -54,17 +66,9 @@ class RuntimeOptions:
         _at_least(self, "batch_size", 1)
         _at_least(self, "threads", 1)
 
-    replace = dataclasses.replace
-    to_dict = asdict
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RuntimeOptions:
-        """Options from JSON-like data; unknown keys and wrong types are one-line errors."""
-        return _from_dict(cls, data)
-
 
 @dataclass(frozen=True)
-class AnalyzerOptions:
+class AnalyzerOptions(_JsonOptions):
     """How an input is analysed: detection, frame sampling, tracking, smoothing, embeddings.
 
     ``detector``: blazeface (offline) or dlib; ``min_score``, ``min_face_size``: detector thresholds (None
@@ -98,14 +102,6 @@ class AnalyzerOptions:
         _check_types(self)
         _at_least(self, "margin", 0)
         _ = self.sampling, self.tracking, self.smoothing  # each checks its own values
-
-    replace = dataclasses.replace
-    to_dict = asdict
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AnalyzerOptions:
-        """Options from JSON-like data; unknown keys and wrong types are one-line errors."""
-        return _from_dict(cls, data)
 
     @property
     def sampling(self) -> Sampling:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import av
@@ -10,11 +11,13 @@ import pytest
 from PIL import Image
 from synthetic_abaw import MODEL
 
+import faceaffect
 from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.downstream.extract import discover_sources, extract_features
 from faceaffect.downstream.features import FeatureStore, VideoEntry, VideoFeatures, model_info
 from faceaffect.hub.registry import get_config
 from faceaffect.models import create_model, save_model
+from faceaffect.options import RuntimeOptions
 from faceaffect.recognizer import Recognizer
 
 
@@ -137,6 +140,31 @@ def test_extraction_resumes_and_adds_new_videos(tiny_model: Path, tmp_path: Path
     assert sorted(FeatureStore.open(tmp_path / "store")) == ["a", "b"]
     with pytest.raises(FaceaffectError, match="use another output folder"):
         extract_features([tmp_path / "in"], tmp_path / "store", model=tiny_model, stride=2)
+
+
+@pytest.mark.slow
+def test_detected_faces_of_images_are_those_of_the_analysis_stream(
+    tiny_model: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    photo = shared_data / "faces" / "face_recognition" / "two_people.jpg"
+    for frame in (1, 3):
+        shutil.copy(photo, tmp_path / f"{frame:05d}.jpg")
+    runtime = RuntimeOptions(batch_size=2, engine="torch")
+    report = extract_features(
+        [tmp_path], tmp_path / "store", model=tiny_model, runtime=runtime, detect_images=True
+    )
+    stored = report.store.read(tmp_path.name)
+    expected = (
+        faceaffect.analyze(photo, model=tiny_model, embeddings=True, min_face_size=32.0).frames[0].faces
+    )
+    assert len(expected) == 2 and report.store.settings["detector"] == "blazeface"
+    assert stored.frames.tolist() == [1, 1, 3, 3] and stored.faces.tolist() == [0, 1, 0, 1]
+    assert stored.tracks is None and report.store.videos[tmp_path.name].kind == "frames"
+    corners = [[f.box.x1, f.box.y1, f.box.x2, f.box.y2, f.box.score] for f in expected]
+    np.testing.assert_allclose(stored.boxes, np.array(corners * 2, np.float32), rtol=1e-6)
+    np.testing.assert_allclose(stored.logits, np.stack([f.logits for f in expected] * 2), atol=1e-4)
+    with pytest.raises(FaceaffectError, match="unknown option 'batch'"):
+        extract_features([tmp_path], tmp_path / "other", model=tiny_model, batch=2)
 
 
 def write_video(path: Path, frames: int, fps: int = 25) -> Path:

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sample_data import unavailable
 
 from faceaffect.hub import (
     ChecksumMismatchError,
@@ -139,7 +140,7 @@ def test_hashes_match_hashlib_and_git(tmp_path):
     assert sha256_file(path) == hash_file(path) == hashlib.sha256(CONTENT).hexdigest()
     assert git_sha1_file(path) == hash_file(path, "git-sha1") == git_sha1(CONTENT)
     if shutil.which("git") is None:
-        pytest.skip("git not installed")
+        unavailable("git not installed")
     out = subprocess.run(["git", "hash-object", str(path)], capture_output=True, text=True, check=True)
     assert git_sha1_file(path) == out.stdout.strip()
     with pytest.raises(ValueError, match="unknown hash kind"):

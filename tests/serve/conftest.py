@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sample_data import unavailable
 
 from faceaffect.detect.base import missing_packages
 from faceaffect.serve import ServeSettings, create_app
@@ -28,7 +29,7 @@ from faceaffect.serve import ServeSettings, create_app
 @pytest.fixture(scope="package", autouse=True)
 def _needs_blazeface() -> None:
     if missing_packages("blazeface"):
-        pytest.skip("the default detector (BlazeFace) is not installed")
+        unavailable("the default detector (BlazeFace) is not installed")
 
 
 @dataclass(frozen=True)

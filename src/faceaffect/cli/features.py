@@ -19,6 +19,7 @@ from faceaffect.cli.common import (
     ThreadsOption,
     app,
     progress_bar,
+    runtime_options,
     say,
     user_errors,
 )
@@ -64,17 +65,12 @@ def features(
         report = extract_features(
             inputs,
             out,
-            model=model,
+            runtime=runtime_options(model, device, engine, threads, batch_size, offline),
             detector=detector,
             detect_images=detect_images,
             min_face_size=min_face_size,
             stride=stride,
             storage=storage,
-            batch_size=batch_size,
-            device=device,
-            engine=engine,
-            threads=threads,
-            offline=offline or None,
             audio=encoder,
             progress=progress,
         )

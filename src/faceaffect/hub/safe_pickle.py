@@ -237,7 +237,7 @@ def read_module_state_dict(
         raise UnsafeCheckpointError(f"{path}: {error}") from None
     except Exception as error:
         raise CheckpointError(f"cannot read {path}: {type(error).__name__}: {error}") from None
-    return _flatten(_unwrap(obj), path)
+    return _flatten(unwrap_checkpoint(obj), path)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -263,10 +263,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         ) from None
     except Exception as error:
         raise CheckpointError(f"cannot read {path}: {type(error).__name__}: {error}") from None
-    return _flatten(_unwrap(obj), path)
+    return _flatten(unwrap_checkpoint(obj), path)
 
 
-def _unwrap(obj: Any) -> Any:
+def unwrap_checkpoint(obj: Any) -> Any:
+    """What a training checkpoint wraps under ``model_state_dict`` / ``state_dict`` / ``model`` / ``net``
+    (nested wrappers too); anything else as it is."""
     while isinstance(obj, dict):
         key = next((k for k in _WRAPPER_KEYS if k in obj), None)
         if key is None:
