@@ -38,3 +38,11 @@ def test_an_unknown_model_is_one_line_before_listening(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
     result = runner.invoke(app, ["serve", "--port", "0", "--max-queue", "0"])
     assert result.exit_code == 2  # a usage error
+
+
+def test_a_state_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, ["serve", "--port", "0", "--state-dir", str(blocker / "state")])
+    assert result.exit_code == 1 and "cannot write" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -21,7 +21,7 @@ import pandas as pd
 
 from faceaffect.analysis import Analyzer
 from faceaffect.core.errors import FaceaffectError, InputError
-from faceaffect.core.io import write_array, write_table
+from faceaffect.core.io import check_writable, write_array, write_table
 from faceaffect.core.types import FacePrediction
 from faceaffect.detect import create_detector
 from faceaffect.detect.base import FaceDetector
@@ -60,6 +60,7 @@ class Service:
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
+        check_writable(settings.state_dir, folder=True)
         self.recognizer = Recognizer(options=settings.runtime)
         options = settings.analysis
         self.detector = SharedDetector(create_detector(options.detector, **options.detector_thresholds))
