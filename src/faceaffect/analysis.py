@@ -21,6 +21,7 @@ from faceaffect.core.progress import Progress
 from faceaffect.core.types import FrameResult
 from faceaffect.detect import create_detector
 from faceaffect.detect.base import FaceDetector
+from faceaffect.images import ImageLike
 from faceaffect.options import AnalyzerOptions, RuntimeOptions, split_settings
 from faceaffect.preprocess import crop_box
 from faceaffect.recognizer import Recognizer
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
 
 OnFrame = Callable[[np.ndarray, FrameResult], bool | None]
-SourceLike = str | Path | int | Source
+SourceLike = str | Path | int | ImageLike | Source
 
 
 class Analyzer:
@@ -75,7 +76,9 @@ class Analyzer:
 
     def open(self, source: SourceLike) -> Source:
         """The frames of an input, with this analyzer's sampling (stride, target fps, frame limit)."""
-        return open_source(source, self.sampling) if isinstance(source, str | Path | int) else source
+        if hasattr(source, "expected_frames"):  # already a Source
+            return source
+        return open_source(source, self.sampling)
 
     def stream(self, source: SourceLike, progress: Progress | None = None) -> Iterator[FrameResult]:
         """Frame results as they are ready (a few frames behind the decoder; memory stays flat)."""
@@ -168,7 +171,8 @@ def _tracked(frames: Iterable[DecodedFrame], tracker: FrameTracker) -> Iterator[
 
 
 def analyze(source: SourceLike, *, progress: Progress | None = None, **options: Any) -> AnalysisResult:
-    """Analyse an image, a folder of images, a video file, a webcam (index) or a stream (URL).
+    """Analyse an image, a folder of images, a video file, a webcam (index), a stream (URL), or an image in
+    memory (an RGB uint8 array (H, W, 3) or a PIL image).
 
     ``options`` are those of :class:`Analyzer`: model, detector, runtime, options, and any field of
     :class:`~faceaffect.options.RuntimeOptions` or :class:`~faceaffect.options.AnalyzerOptions` by name

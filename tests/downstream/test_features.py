@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -75,7 +77,7 @@ def test_store_refuses_other_models_and_bad_ids(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a feature store"):
         FeatureStore.open(tmp_path / "nothing")
     (tmp_path / "manifest.json").write_text("{broken")
-    with pytest.raises(InputError, match="not a valid feature manifest"):
+    with pytest.raises(InputError, match=r"manifest\.json:1: not valid JSON"):
         FeatureStore.open(tmp_path)
 
 
@@ -201,3 +203,22 @@ def test_faces_of_a_real_video(tiny_model: Path, shared_data: Path, tmp_path: Pa
     assert set(stored.frames.tolist()) <= set(range(1, 73, 6)) and len(np.unique(stored.frames)) >= 10
     width = stored.boxes[:, 2] - stored.boxes[:, 0]
     assert (width > 50).all() and (stored.boxes[:, 4] > 0.5).all() and (stored.tracks >= 0).all()
+
+
+def test_two_runs_into_one_store_keep_both_runs_videos(shared_data: Path, tmp_path: Path) -> None:
+    """Two real ``faceaffect features`` processes write 16 one-image videos each into one store at the
+    same time; the manifest must list all 32 (without the lock each run kept only its own)."""
+    crops = sorted((shared_data / "faces" / "facenet-pytorch" / "test_images_aligned").glob("*/1.png"))
+    folders = [tmp_path / "run0", tmp_path / "run1"]
+    for run, folder in enumerate(folders):
+        folder.mkdir()
+        for index in range(16):
+            shutil.copy(crops[index % len(crops)], folder / f"r{run}_{index:02d}.png")
+    store = tmp_path / "store"
+    command = [sys.executable, "-m", "faceaffect", "features", "-o", str(store), "-q", "--batch-size", "1"]
+    runs = [subprocess.Popen([*command, str(f)], stderr=subprocess.PIPE, text=True) for f in folders]
+    errors = [run.communicate(timeout=300)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+    videos = FeatureStore.open(store).videos
+    assert sorted(videos) == sorted(f"r{run}_{index:02d}" for run in (0, 1) for index in range(16))
+    assert all((store / entry.file).is_file() for entry in videos.values())

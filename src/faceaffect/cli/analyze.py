@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from faceaffect.cli.common import (
@@ -17,18 +18,20 @@ from faceaffect.cli.common import (
     BatchSizeOption,
     DeviceOption,
     EngineOption,
+    MaxImagePixelsOption,
     ModelOption,
     OfflineOption,
     QuietOption,
     ThreadsOption,
     app,
     progress_bar,
+    report_skipped,
     runtime_options,
     say,
     stderr,
     user_errors,
 )
-from faceaffect.core.errors import InputError
+from faceaffect.core.limits import raised_limits
 from faceaffect.options import AnalyzerOptions
 from faceaffect.video.decode import SourceKind
 
@@ -107,11 +110,11 @@ def _report(result: AnalysisResult, outputs: list[Path]) -> None:
         signed = (
             "-" if value != value else f"{value:+.2f}" for value in (row.valence, row.arousal)
         )  # NaN: -
-        table.add_row(Path(row.source).name, str(row.track_id), str(row.frames), row.dominant,
+        table.add_row(escape(Path(row.source).name), str(row.track_id), str(row.frames), row.dominant,
                       f"{row.dominant_probability:.2f}", *signed)  # fmt: skip
     if len(summary):
         stderr.print(table)
-    written = f"; wrote {', '.join(map(str, outputs))}" if outputs else ""
+    written = f"; wrote {escape(', '.join(map(str, outputs)))}" if outputs else ""
     say(f"frames {len(result)}, faces {faces}, tracks {len(summary)}{written}")
 
 
@@ -199,35 +202,35 @@ def analyze_command(
     threads: ThreadsOption = RUNTIME.threads,
     batch_size: BatchSizeOption = RUNTIME.batch_size,
     offline: OfflineOption = False,
+    max_image_pixels: MaxImagePixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Find faces, follow them across frames, and give each expression probabilities, valence and arousal."""
     from faceaffect.analysis import Analyzer
+    from faceaffect.video.sources import open_source
 
     _check_outputs(output, embeddings, video, plots, summary, source)
     options = AnalyzerOptions(detector, min_score, min_face_size, margin, stride, target_fps, max_frames,
                               detect_every, max_gap, small_face_every, track_iou, min_track_score,
                               smooth_frames, smooth_seconds, embeddings=embeddings is not None)  # fmt: skip
     runtime = runtime_options(model, device, engine, threads, batch_size, offline)
-    analyzer = Analyzer(runtime=runtime, options=options)
-    frames = analyzer.open(source)
-    live = frames.kind == SourceKind.CAMERA
-    sink = LiveSink(analyzer, frames.name, output is None, show) if live else None
-    with ExitStack() as exits, progress_bar(frames.kind, quiet) as progress:
-        if sink is not None:
-            exits.enter_context(sink.exits)
-            if video is not None:
-                sink.record(video, frames.fps)
-        result = analyzer.analyze(frames, progress, on_frame=sink)
-    _save(result, output, summary, embeddings, None if live else video, plots, quiet)
+    with raised_limits(max_image_pixels=max_image_pixels):
+        frames = open_source(source, options.sampling)  # a missing input fails before a model loads
+        analyzer = Analyzer(runtime=runtime, options=options)
+        live = frames.kind == SourceKind.CAMERA
+        sink = LiveSink(analyzer, frames.name, output is None, show) if live else None
+        with ExitStack() as exits, progress_bar(frames.kind, quiet) as progress:
+            if sink is not None:
+                exits.enter_context(sink.exits)
+                if video is not None:
+                    sink.record(video, frames.fps)
+            result = analyzer.analyze(frames, progress, on_frame=sink)
+        _save(result, output, summary, embeddings, None if live else video, plots, quiet)
 
 
 def _save(result: AnalysisResult, output: Path | None, summary: Path | None, embeddings: Path | None,
           video: Path | None, plots: Path | None, quiet: bool) -> None:  # fmt: skip
-    for failure in result.failures:
-        say(f"[yellow]skipped:[/yellow] {failure.reason}")
-    if result.failures and not result.frames:
-        raise InputError(f"none of the {len(result.failures)} images could be read")
+    report_skipped([failure.reason for failure in result.failures], kept=len(result.frames))
     written = [result.save(output)] if output is not None else []
     if output is None and result.kind != SourceKind.CAMERA:
         result.to_table().to_csv(sys.stdout, index=False)

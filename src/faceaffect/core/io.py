@@ -1,8 +1,11 @@
-"""Writing files atomically; result tables and arrays as CSV, Parquet, JSON lines or npy, by extension."""
+"""Writing files atomically; result tables and arrays as CSV, Parquet, JSON lines or npy, by extension;
+a lock that processes sharing a file take turns on."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,11 +17,15 @@ import pandas as pd
 from faceaffect.core.errors import FaceaffectError
 
 TABLE_FORMATS = (".csv", ".parquet", ".jsonl")
+WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
+"""errno values of writes that failed for the disk's reasons: full, quota, file size limit, read-only, I/O."""
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds. The file
+    keeps the permissions of the one it replaces; a full disk (or quota, read-only file system) is a
+    one-line FaceaffectError, and no partial file is left."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,11 +35,36 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, _new_file_mode())  # mkstemp makes files private (0600); give the usual permissions
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes files private (0600)
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno not in WRITE_FAILURES:
+            raise
+        raise FaceaffectError(f"cannot write {path}: {os.strerror(error.errno)}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if missing) for the block: processes that
+    lock the same file take turns (``fcntl.flock``; where the platform has none, the block runs unlocked)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        handle = open(path, "a")  # noqa: SIM115 (closed below, after unlocking)
+    except OSError as error:
+        raise FaceaffectError(f"cannot lock {path}: {error.strerror or error}") from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check_writable(path: str | Path, formats: Sequence[str] = TABLE_FORMATS, *, folder: bool = False) -> Path:
@@ -51,11 +83,15 @@ def check_writable(path: str | Path, formats: Sequence[str] = TABLE_FORMATS, *, 
     return path
 
 
-def _new_file_mode() -> int:
-    """The permissions ``open()`` would give a new file: 0666 less the process umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _file_mode(path: Path) -> int:
+    """The permissions of the file ``path`` replaces, or those ``open()`` gives a new file: 0666 less the
+    process umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _writer(path: Path) -> Callable[[pd.DataFrame, Path], None]:

@@ -167,8 +167,10 @@ def extract_features(
         else:
             detect = analyzer if video.kind == "video" or detect_images else None
             step = None if progress is None else _offset(progress, done, total)
-            store.write(*_extract(video, recognizer, detect, report.failures, step))
-            report.written.append(video.video)
+            features, entry = _extract(video, recognizer, detect, report.failures, step)
+            if entry.n_frames or video.kind == "video":  # no image readable: left out, tried again next run
+                store.write(features, entry)
+                report.written.append(video.video)
             done += counts[video.video]
             if progress is not None:
                 progress(done, total)

@@ -61,13 +61,17 @@ class AnnotatedVideo:
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    ) -> bool | None:
         try:
             if kind is None and self.stream is not None:
-                self.container.mux(self.stream.encode(None))
+                self.container.mux(self.stream.encode(None))  # the encoder's last frames
             self.container.close()
-        finally:
-            self._atomic.__exit__(kind, error, trace)
+        except Exception as failure:  # finishing the file failed (a full disk): it is not kept either
+            if kind is not None:  # already failing: that first error is the one to report
+                return self._atomic.__exit__(kind, error, trace)
+            self._atomic.__exit__(type(failure), failure, failure.__traceback__)
+            raise
+        return self._atomic.__exit__(kind, error, trace)
 
 
 def annotate_video(

@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from faceaffect.core.errors import InputError, LimitError
-from faceaffect.images import IMAGE_SUFFIXES, load_image
+from faceaffect.images import IMAGE_SUFFIXES, image_header, load_image
 from faceaffect.serve.errors import NoSpace, RequestError, TooLarge, UnsupportedMedia, UploadStalled
 from faceaffect.video.decode import SourceKind, VideoReader
 from faceaffect.video.sources import VIDEO_SUFFIXES
@@ -39,9 +39,13 @@ class Upload:
     fields: dict[str, str] = field(default_factory=dict)
     size: int = 0
 
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix.lower()
+
     def claims_media(self) -> bool:
         """Whether the client says it is an image or a video (by content type or file name)."""
-        media_suffix = Path(self.name).suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+        media_suffix = self.suffix in IMAGE_SUFFIXES + VIDEO_SUFFIXES
         return media_suffix or self.declared_type.startswith(("image/", "video/"))
 
 
@@ -180,48 +184,47 @@ async def _within(body: AsyncIterator[bytes], idle_seconds: float) -> AsyncItera
 
 
 def identify(upload: Upload, *, decode: bool = False) -> tuple[SourceKind, str]:
-    """(image or video, the suffix to store it under) from the file's content; ``decode``: decode an image
-    whole now (refused now rather than in a job). The client's name and type only decide whether a file that
-    cannot be read is a broken image or video (422) or something else (415)."""
+    """(image or video, the suffix to store it under) from the file's content, within the library's limits
+    (pixels of an image or of a video's frames: 413); ``decode``: decode an image whole now (refused now
+    rather than in a job). The client's name and type only decide whether a file that cannot be read is a
+    broken image or video (422) or something else (415)."""
     try:
-        with Image.open(upload.path, formats=sorted(_IMAGE_FORMATS)) as image:
-            kind = SourceKind.IMAGE, _IMAGE_FORMATS.get(image.format or "", ".jpg")  # MPO: a camera JPEG
-    except Image.DecompressionBombError as error:
-        raise LimitError(f"{upload.name}: {error}") from None
-    except UnidentifiedImageError:
-        return SourceKind.VIDEO, _check_video(upload)
-    except (OSError, SyntaxError, ValueError) as error:
-        raise InputError(f"cannot read image {upload.name}: {error}") from None
+        image_format, _, _ = image_header(upload.path)
+    except LimitError as error:
+        raise _renamed(error, upload) from None
+    except InputError as not_an_image:
+        return SourceKind.VIDEO, _check_video(upload, not_an_image)
+    if image_format not in _IMAGE_FORMATS:  # e.g. a GIF: the decoder reads it as a video
+        return SourceKind.VIDEO, _check_video(upload, None)
     if decode:
-        _named(load_image, upload)
-    return kind
+        try:
+            load_image(upload.path)
+        except InputError as error:
+            raise _renamed(error, upload) from None
+    return SourceKind.IMAGE, _IMAGE_FORMATS[image_format]
 
 
-def _check_video(upload: Upload) -> str:
+def _check_video(upload: Upload, image_error: InputError | None) -> str:
     try:
-        _named(lambda path: VideoReader.open(path).close(), upload)
-    except LimitError:
-        raise
-    except InputError:
-        if upload.claims_media():
-            raise
+        VideoReader.open(upload.path).close()
+    except InputError as error:
+        if isinstance(error, LimitError) or upload.claims_media():
+            claims_image = upload.declared_type.startswith("image/") or upload.suffix in IMAGE_SUFFIXES
+            raise _renamed(image_error if claims_image and image_error else error, upload) from None
         kinds = ", ".join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
         raise UnsupportedMedia(f"{upload.name} is neither an image nor a video ({kinds})") from None
     return VIDEO_SUFFIX
 
 
-def _named(read: Callable[[Path], object], upload: Upload) -> None:
-    """``read(upload.path)``, its errors naming the upload as the client did, not by the server's path."""
-    try:
-        read(upload.path)
-    except InputError as error:
-        raise type(error)(str(error).replace(str(upload.path), upload.name)) from None
+def _renamed(error: InputError, upload: Upload) -> InputError:
+    """The library's error about the stored file, naming the upload as the client did."""
+    return type(error)(str(error).replace(str(upload.path), upload.name))
 
 
 def _image_formats() -> dict[str, str]:
-    """PIL format name -> our suffix for it, for the image suffixes faceaffect reads."""
+    """Pillow's format name -> our suffix for it, for the image suffixes faceaffect reads."""
     Image.init()
-    formats: dict[str, str] = {}
+    formats = {"MPO": ".jpg"}  # camera JPEGs with several pictures
     for suffix in IMAGE_SUFFIXES:
         formats.setdefault(Image.registered_extensions()[suffix], suffix)
     return formats

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from faceaffect.core.errors import FaceaffectError, InputError, LimitError
-
-MAX_FRAME_PIXELS = 4096 * 4096  # 4K passes; a small file of huge frames is refused before it is decoded
+from faceaffect.core.limits import current_limits, env_name
 
 
 class SourceKind(StrEnum):
@@ -238,7 +237,9 @@ def _open_container(url: str, fmt: str | None, what: str) -> Any:
         container.close()
         raise InputError(f"{what} has no video stream")
     width, height = container.streams.video[0].width, container.streams.video[0].height
-    if width * height > MAX_FRAME_PIXELS:
+    limit = current_limits().max_frame_pixels
+    if width * height > limit:
         container.close()
-        raise LimitError(f"{what} has frames of {width}x{height} pixels, more than {MAX_FRAME_PIXELS}")
+        raise LimitError(f"{what} has frames of {width}x{height} pixels, more than the limit of {limit}; "
+                         f"raise it with {env_name('max_frame_pixels')}")  # fmt: skip
     return container
