@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import av
@@ -18,6 +16,7 @@ from conftest import Samples, app_client, finished, upload, wait_for
 from fastapi.testclient import TestClient
 from moving_faces import write_video
 from PIL import Image
+from test_images import png_header_only
 from typer.testing import CliRunner
 
 from faceaffect.analysis import Analyzer
@@ -147,21 +146,6 @@ def test_bad_job_options_are_422(client: TestClient, samples: Samples, fields: d
     assert not any(client.app.state.service.uploads.iterdir())  # the upload is gone
 
 
-def png_header(width: int, height: int) -> bytes:
-    """A small, valid PNG that declares ``width`` x ``height`` pixels (a decompression bomb's header)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 4096))
-        + chunk(b"IEND", b"")
-    )
-
-
 def audio_file(path: Path) -> Path:
     """A real WAV file (sound, no video)."""
     with av.open(str(path), "w") as container:
@@ -189,7 +173,7 @@ def bad_files(
         "garbage named as a video": ("clip.mp4", b"\x00garbage" * 500, "application/octet-stream"),
         "truncated image": ("photo.jpg", photo[: len(photo) // 3], "image/jpeg"),
         "truncated video": ("clip.mp4", video[: len(video) // 2], "video/mp4"),
-        "bomb": ("bomb.png", png_header(30000, 30000), "image/png"),
+        "bomb": ("bomb.png", png_header_only(30000, 30000), "image/png"),
         "huge frames": ("huge.mp4", huge.read_bytes(), "video/mp4"),
         "video": ("clip.mp4", video, "video/mp4"),
     }
