@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from faceaffect.cli.analyze import DetectorOption
 from faceaffect.cli.common import (
     ANALYSIS,
     RUNTIME,
@@ -43,7 +44,6 @@ TokenOption = Annotated[
 CorsOption = Annotated[
     list[str] | None, typer.Option("--cors-origin", help="Allow calls from pages of this origin.")
 ]
-DetectorOption = Annotated[str, typer.Option(help="Face detector: blazeface (offline) or dlib.")]
 
 
 @app.command("serve")
