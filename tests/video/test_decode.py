@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from moving_faces import HEIGHT, WIDTH, write_video
 
-from faceaffect.core.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError, InputError, LimitError
 from faceaffect.video import Sampling, VideoReader
 
 
@@ -102,3 +102,13 @@ def test_file_without_video_stream(tmp_path: Path) -> None:
 def test_missing_camera_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="cannot open camera 97"):
         VideoReader.camera(97)
+
+
+def test_frames_over_the_pixel_limit_are_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    huge = write_video(tmp_path / "huge.mp4", [np.zeros((4100, 4100, 3), np.uint8)], fps=1, codec="mpeg4")
+    with pytest.raises(LimitError, match=r"frames of 4100x4100 pixels, more than the limit of 16777216"):
+        VideoReader.open(huge)
+    monkeypatch.setenv("FACEAFFECT_MAX_FRAME_PIXELS", str(4100 * 4100))
+    assert len(list(VideoReader.open(huge))) == 1

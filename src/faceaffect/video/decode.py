@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from faceaffect.core.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError, InputError, LimitError
+from faceaffect.core.limits import current_limits, env_name
 
 
 class SourceKind(StrEnum):
@@ -235,4 +236,10 @@ def _open_container(url: str, fmt: str | None, what: str) -> Any:
     if not container.streams.video:
         container.close()
         raise InputError(f"{what} has no video stream")
+    width, height = container.streams.video[0].width, container.streams.video[0].height
+    limit = current_limits().max_frame_pixels
+    if width * height > limit:
+        container.close()
+        raise LimitError(f"{what} has frames of {width}x{height} pixels, more than the limit of {limit}; "
+                         f"raise it with {env_name('max_frame_pixels')}")  # fmt: skip
     return container
