@@ -23,11 +23,12 @@ from typing import Any, TypeVar
 from faceaffect.core.errors import FaceaffectError
 from faceaffect.hub.registry import DEFAULT_MODEL
 from faceaffect.runtime.base import ENGINES
-from faceaffect.video.decode import Sampling
+from faceaffect.video.decode import Sampling, VideoLimits
 from faceaffect.video.smoothing import Smoothing
 from faceaffect.video.tracking import TrackingOptions
 
 Options = TypeVar("Options", "RuntimeOptions", "AnalyzerOptions")
+LIMIT_OPTIONS = ("max_frame_pixels", "open_timeout", "read_timeout")  # bound costs, never change results
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ class AnalyzerOptions:
     while a tracked face is small). ``track_iou``: least IoU to continue a track. ``min_track_score``: report
     a track once one of its detections scores this much (0: all). ``smooth_frames``, ``smooth_seconds``:
     centred moving mean per track (one of them). ``embeddings``: keep each face's embedding.
+    ``max_frame_pixels``: refuse videos whose frames have more pixels (width x height; checked before
+    decoding). ``open_timeout``, ``read_timeout``: seconds a camera or network stream may take to answer, and
+    to send the next data.
     """
 
     detector: str = "blazeface"
@@ -93,10 +97,17 @@ class AnalyzerOptions:
     smooth_frames: int = 0
     smooth_seconds: float = 0.0
     embeddings: bool = False
+    max_frame_pixels: int = 4096 * 4096
+    open_timeout: float = 10.0
+    read_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         _check_types(self)
         _at_least(self, "margin", 0)
+        _at_least(self, "max_frame_pixels", 1)
+        for name in ("open_timeout", "read_timeout"):
+            if getattr(self, name) <= 0:
+                raise FaceaffectError(f"option {name} must be positive, got {getattr(self, name)}")
         _ = self.sampling, self.tracking, self.smoothing  # each checks its own values
 
     replace = dataclasses.replace
@@ -120,6 +131,14 @@ class AnalyzerOptions:
     @property
     def smoothing(self) -> Smoothing:
         return Smoothing(self.smooth_frames, self.smooth_seconds)
+
+    def result_settings(self) -> dict[str, Any]:
+        """The options that decide the results (all but the limits): what a resumed run must share."""
+        return {name: value for name, value in self.to_dict().items() if name not in LIMIT_OPTIONS}
+
+    @property
+    def limits(self) -> VideoLimits:
+        return VideoLimits(self.max_frame_pixels, self.open_timeout, self.read_timeout)
 
     @property
     def detector_thresholds(self) -> dict[str, float]:

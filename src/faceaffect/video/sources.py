@@ -15,14 +15,23 @@ from typing import Protocol
 
 from faceaffect.core.errors import InputError
 from faceaffect.images import IMAGE_SUFFIXES, expand_images, load_image
-from faceaffect.video.decode import DecodedFrame, InputFailure, Sampling, SourceKind, VideoReader
+from faceaffect.video.decode import (
+    DecodedFrame,
+    InputFailure,
+    Sampling,
+    SourceKind,
+    StartAfter,
+    VideoLimits,
+    VideoReader,
+)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 
 
 class Source(Protocol):
     """Frames from one input. ``kind`` is ``image``, ``images``, ``video`` or ``camera`` (live: webcam or
-    stream); ``failures`` lists the files skipped so far (folders of images only)."""
+    stream); ``failures`` lists the files skipped so far (folders of images only). ``resume`` (before
+    iterating) starts after a frame an interrupted run finished: a video frame, or an image's number."""
 
     name: str
     kind: SourceKind
@@ -31,38 +40,54 @@ class Source(Protocol):
 
     def expected_frames(self) -> int | None: ...
 
+    def resume(self, after: StartAfter | int) -> None: ...
+
     def __iter__(self) -> Iterator[DecodedFrame]: ...
 
 
 class ImageFiles:
-    """Image files as frames (``time`` is NaN); unreadable files are skipped and listed in ``failures``."""
+    """Image files as frames (``time`` is NaN); unreadable files are skipped and listed in ``failures``.
+    ``start`` skips the first files (those an interrupted run finished)."""
 
     fps = None
 
-    def __init__(self, paths: list[Path], name: str, kind: SourceKind) -> None:
+    def __init__(self, paths: list[Path], name: str, kind: SourceKind, start: int = 0) -> None:
         self.paths = paths
         self.name = name
         self.kind = kind
+        self.start = start
         self.failures: list[InputFailure] = []
 
     def expected_frames(self) -> int:
         return len(self.paths)
 
+    def resume(self, after: StartAfter | int) -> None:
+        if isinstance(after, StartAfter):
+            raise InputError(f"cannot resume: the interrupted run analysed a video, not {self.name}")
+        self.start = after + 1
+
     def __iter__(self) -> Iterator[DecodedFrame]:
-        for index, path in enumerate(self.paths):
+        read = 0
+        for index, path in enumerate(self.paths[self.start :], start=self.start):
             try:
                 image = load_image(path)
             except InputError as error:
-                self.failures.append(InputFailure(str(path), str(error)))
+                self.failures.append(InputFailure(str(path), str(error), index))
                 continue
+            read += 1
             yield DecodedFrame(index, math.nan, image, source=str(path))
+        if not read and not self.start:
+            first = f" ({self.failures[0].reason})" if self.failures else ""
+            raise InputError(f"none of the {len(self.paths)} images could be read{first}")
 
 
-def open_source(source: str | Path | int, sampling: Sampling | None = None) -> Source:
+def open_source(
+    source: str | Path | int, sampling: Sampling | None = None, limits: VideoLimits | None = None
+) -> Source:
     """The frames of ``source``: a path (image, folder of images, video), a camera index, or a URL.
 
-    ``sampling`` (stride, target fps, frame limit) applies to videos and cameras. A path that exists wins
-    over a camera index of the same name.
+    ``sampling`` (stride, target fps, frame limit) applies to videos and cameras, ``limits`` (frame size,
+    timeouts) to videos, cameras and streams. A path that exists wins over a camera index of the same name.
     """
     text = str(source)
     path = Path(text)
@@ -74,7 +99,7 @@ def open_source(source: str | Path | int, sampling: Sampling | None = None) -> S
             return ImageFiles(files, text, SourceKind.IMAGES)
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return ImageFiles([path], text, SourceKind.IMAGE)
-        return VideoReader.open(path, sampling)
+        return VideoReader.open(path, sampling, limits)
     if isinstance(source, int) or text.isdigit() or "://" in text or text.startswith("video="):
-        return VideoReader.camera(text, sampling)
+        return VideoReader.camera(text, sampling, limits)
     raise InputError(f"no such file or folder: {path}")
