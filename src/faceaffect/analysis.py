@@ -15,6 +15,7 @@ Long inputs go straight to files, in flat memory, resumable when interrupted (:m
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -120,7 +121,7 @@ class Analyzer:
         up right after the last frame written, with the tracker and smoothing exactly as they were there.
         Interrupted (KeyboardInterrupt, or :class:`~faceaffect.core.signals.Interrupted` under
         ``stop_on_signals``) or stopped by an error, the sink gets the frames finished so far and the
-        exception is raised again; a live stream just stops there. ``on_frame(image, result)`` sees each
+        exception is raised again (Ctrl-C just ends a live stream). ``on_frame(image, result)`` sees each
         frame as it is ready (before smoothing); returning False ends the run there. Returns how it ended
         (faults met decoding a video, files skipped).
         """
@@ -135,22 +136,25 @@ class Analyzer:
             if state is not None:
                 self._resume(frames, state, tracker, window)
             for item, result in self._pipeline(frames, tracker, progress, state.frames if state else 0):
-                payload = (item.frame.image if sink.wants_images else None, item)
+                image = item.frame.image if sink.wants_images else None  # pixels held only to be drawn
+                mark = Mark(item.frame.index, item.frame.pts, item.state)
                 with deferred_interrupts():
-                    _write(sink, window.push(result, _light(payload)))
+                    _write(sink, window.push(result, (image, mark)))
                 if on_frame is not None and on_frame(item.frame.image, result) is False:
                     break
-        except KeyboardInterrupt as error:
-            stopped = None if frames.kind == SourceKind.CAMERA else error  # a live stream stops here
+        except KeyboardInterrupt as error:  # Ctrl-C ends a live stream as it would end by itself
+            ctrl_c = getattr(error, "signum", signal.SIGINT) == signal.SIGINT
+            stopped = None if frames.kind == SourceKind.CAMERA and ctrl_c else error
         except BaseException as error:
             stopped = error
+        end = RunEnd(stopped, getattr(frames, "report", None), frames.failures)
         with deferred_interrupts():
             if stopped is None:
                 _write(sink, window.flush())
-            sink.finish(RunEnd(stopped, getattr(frames, "report", None), list(frames.failures)))
+            sink.finish(end)
         if stopped is not None:
             raise stopped
-        return RunEnd(None, getattr(frames, "report", None), list(frames.failures))
+        return end
 
     def analyze(
         self, source: SourceLike, progress: Progress | None = None, on_frame: OnFrame | None = None
@@ -224,13 +228,6 @@ def _counted(frames: Source, progress: Progress | None, done: int) -> Iterator[D
     for count, frame in enumerate(frames, start=done + 1):
         yield frame
         progress(count, total)
-
-
-def _light(payload: tuple[np.ndarray | None, TrackedFrame]) -> tuple[np.ndarray | None, Mark]:
-    """What travels with a frame through the smoothing window: its image (when the sink draws) and where
-    the run stands after it, without the frame's pixels otherwise."""
-    image, item = payload
-    return image, Mark(item.frame.index, item.frame.pts, item.state)
 
 
 def _write(sink: Sink, done: Iterable[tuple[FrameResult, tuple[np.ndarray | None, Mark], Any]]) -> None:

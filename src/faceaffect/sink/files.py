@@ -73,7 +73,8 @@ class FileSink:
         self.written: list[Path] = []
         self.frames = 0
         self.resumed: ResumeState | None = None
-        self.summary: Any = None
+        self.summary = TrackSummary(())  # the run's labels come with start()
+        self.live = False
         self._exits = ExitStack()
         self._table: TableWriter | None = None
         self._plot_table: TableWriter | None = None

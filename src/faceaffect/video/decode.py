@@ -253,9 +253,10 @@ class VideoReader:
 
     def resume(self, after: StartAfter | int) -> None:
         """Start after a frame an interrupted run finished (before iterating)."""
-        if self.live or not isinstance(after, StartAfter):
-            raise InputError(f"cannot resume {self.name}: " + ("a live stream is read once" if self.live else
-                             "the interrupted run analysed images"))  # fmt: skip
+        if self.live:
+            raise InputError(f"cannot resume {self.name}: a live stream is read once")
+        if not isinstance(after, StartAfter):
+            raise InputError(f"cannot resume {self.name}: the interrupted run analysed images")
         self.after = after
 
     def __iter__(self) -> Iterator[DecodedFrame]:
@@ -281,7 +282,6 @@ class VideoReader:
 
     def _frames(self) -> Iterator[Any]:
         """PyAV frames in order; a packet the decoder refuses is skipped and counted in ``report``."""
-
         packets = self.container.demux(self.stream)
         while True:
             asked = time.monotonic()
