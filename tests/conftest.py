@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pytest
-
-SHARED_DATA = Path(
-    os.environ.get("FACEAFFECT_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
-).resolve()
-STRICT = os.environ.get("FACEAFFECT_TEST_STRICT") == "1"
-
-
-def unavailable(reason: str) -> NoReturn:
-    """A test's real component (sample data, a browser, a cluster) is missing: skip with the reason, or,
-    where everything must run (``FACEAFFECT_TEST_STRICT=1``, as CI sets it), fail."""
-    if STRICT:
-        pytest.fail(f"{reason} (FACEAFFECT_TEST_STRICT=1: nothing may be skipped)", pytrace=False)
-    pytest.skip(reason)
+from sample_data import SHARED_DATA, sample_file, unavailable
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,11 +34,11 @@ def face_crops() -> list[np.ndarray]:
     """Nine real face crops of several sizes from ../shared/data (aligned 160x160 crops, posed photos)."""
     from faceaffect.images import load_image
 
-    faces = SHARED_DATA / "faces"
+    faces = sample_file("faces")
     paths = sorted((faces / "facenet-pytorch" / "test_images_aligned").glob("*/1.png"))
     paths += sorted((faces / "pyfeat_tests").glob("*-ph.jpg"))
     if len(paths) < 2:
-        pytest.skip(f"face crops not found under {faces}")
+        unavailable(f"face crops not found under {faces}")
     return [load_image(path) for path in paths]
 
 

@@ -9,27 +9,18 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 from PIL import Image
+from sample_data import sample_file
 
-ALIGNED = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "faces"
-    / "facenet-pytorch"
-    / "test_images_aligned"
-)
+ALIGNED = "faces/facenet-pytorch/test_images_aligned"
 FACE_SIZE = 96
 WIDTH, HEIGHT = 320, 240
 TOP, BOTTOM = 12, 132  # y of face A (moves right) and face B (moves left)
 
 
 def two_faces() -> tuple[np.ndarray, np.ndarray]:
-    """Two real aligned face crops (paul_rudd, kate_siegel) resized to FACE_SIZE, or a skip."""
-    paths = [ALIGNED / "paul_rudd" / "1.png", ALIGNED / "kate_siegel" / "1.png"]
-    if not all(path.is_file() for path in paths):
-        pytest.skip(f"aligned face crops not found under {ALIGNED}")
+    """Two real aligned face crops (paul_rudd, kate_siegel) resized to FACE_SIZE (or :func:`unavailable`)."""
+    paths = [sample_file(f"{ALIGNED}/{name}/1.png") for name in ("paul_rudd", "kate_siegel")]
     return tuple(np.asarray(Image.open(p).convert("RGB").resize((FACE_SIZE, FACE_SIZE))) for p in paths)
 
 

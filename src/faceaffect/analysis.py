@@ -23,18 +23,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from faceaffect.core.errors import InputError
 from faceaffect.core.progress import Progress
 from faceaffect.core.signals import deferred_interrupts
 from faceaffect.core.types import FrameResult
 from faceaffect.detect import create_detector
 from faceaffect.detect.base import FaceDetector
+from faceaffect.images import ImageLike
 from faceaffect.options import AnalyzerOptions, RuntimeOptions, split_settings
 from faceaffect.preprocess import crop_box
 from faceaffect.recognizer import Recognizer
 from faceaffect.results import AnalysisResult
 from faceaffect.sink.base import Mark, RunEnd, RunInfo
 from faceaffect.sink.protocol import Sink
-from faceaffect.video.decode import DecodedFrame, SourceKind
+from faceaffect.video.decode import DecodedFrame, InputFailure, SourceKind
 from faceaffect.video.prefetch import prefetched
 from faceaffect.video.smoothing import SmoothingWindow
 from faceaffect.video.sources import Source, open_source
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
 
 OnFrame = Callable[[np.ndarray, FrameResult], bool | None]
-SourceLike = str | Path | int | Source
+SourceLike = str | Path | int | ImageLike | Source
 
 
 class Analyzer:
@@ -89,9 +91,9 @@ class Analyzer:
     def open(self, source: SourceLike) -> Source:
         """The frames of an input, with this analyzer's sampling (stride, target fps, frame limit) and limits
         (frame size, stream timeouts)."""
-        if isinstance(source, str | Path | int):
-            return open_source(source, self.sampling, self.options.limits)
-        return source
+        if hasattr(source, "expected_frames"):  # already a Source
+            return source
+        return open_source(source, self.sampling, self.options.limits)
 
     def stream(self, source: SourceLike, progress: Progress | None = None) -> Iterator[FrameResult]:
         """Frame results as they are ready (a few frames behind the decoder; memory stays flat)."""
@@ -132,10 +134,12 @@ class Analyzer:
         state = sink.start(info)
         tracker, window = self._frame_tracker(frames.kind), SmoothingWindow[Any](self.smoothing)
         stopped: BaseException | None = None
+        produced = 0
         try:
             if state is not None:
                 self._resume(frames, state, tracker, window)
             for item, result in self._pipeline(frames, tracker, progress, state.frames if state else 0):
+                produced += 1
                 image = item.frame.image if sink.wants_images else None  # pixels held only to be drawn
                 mark = Mark(item.frame.index, item.frame.pts, item.state)
                 with deferred_interrupts():
@@ -147,6 +151,8 @@ class Analyzer:
             stopped = None if frames.kind == SourceKind.CAMERA and ctrl_c else error
         except BaseException as error:
             stopped = error
+        if stopped is None and not produced and frames.failures and state is None:
+            stopped = _unreadable(frames.failures)  # nothing could be read: nothing is written
         end = RunEnd(stopped, getattr(frames, "report", None), frames.failures)
         with deferred_interrupts():
             if stopped is None:
@@ -230,6 +236,14 @@ def _counted(frames: Source, progress: Progress | None, done: int) -> Iterator[D
         progress(count, total)
 
 
+def _unreadable(failures: list[InputFailure]) -> InputError:
+    """The error of an input none of whose files could be read: the reason itself for one file."""
+    first = failures[0].reason
+    return InputError(
+        f"none of the {len(failures)} inputs could be read ({first})" if len(failures) > 1 else first
+    )
+
+
 def _write(sink: Sink, done: Iterable[tuple[FrameResult, tuple[np.ndarray | None, Mark], Any]]) -> None:
     for frame, (image, mark), context in done:
         sink.write(frame, image, replace(mark, context=context))
@@ -261,7 +275,8 @@ def _tracked(frames: Iterable[DecodedFrame], tracker: FrameTracker) -> Iterator[
 
 
 def analyze(source: SourceLike, *, progress: Progress | None = None, **options: Any) -> AnalysisResult:
-    """Analyse an image, a folder of images, a video file, a webcam (index) or a stream (URL).
+    """Analyse an image, a folder of images, a video file, a webcam (index), a stream (URL), or an image in
+    memory (an RGB uint8 array (H, W, 3) or a PIL image).
 
     ``options`` are those of :class:`Analyzer`: model, detector, runtime, options, and any field of
     :class:`~faceaffect.options.RuntimeOptions` or :class:`~faceaffect.options.AnalyzerOptions` by name

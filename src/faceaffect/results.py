@@ -273,4 +273,9 @@ class AnalysisResult:
             raise FaceaffectError("a live stream cannot be read twice; draw while streaming (AnnotatedVideo)")
         if self.kind == SourceKind.VIDEO:
             return annotate_video(self.source, self.frames, self.fps, self.sampling, path)
+        if self.kind == SourceKind.IMAGE and not Path(self.source).is_file():
+            raise FaceaffectError(
+                "an image given in memory is not kept: draw on it with faceaffect.render.draw_faces(image, "
+                "frame.faces)"
+            )
         return annotate_images(self.frames, self.source, self.kind == SourceKind.IMAGE, path)

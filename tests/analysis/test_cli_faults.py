@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from moving_faces import HEIGHT, WIDTH, moving_frames, write_video
+from small_disk import on_small_disk
 from typer.testing import CliRunner
 
 import faceaffect
@@ -154,3 +155,15 @@ def test_a_stream_that_stops_sending_keeps_its_frames_and_ends_in_a_clear_error(
     )
     frames = pd.read_csv(tmp_path / "t.csv").frame
     assert 40 < frames.nunique() < 150 and frames.nunique() == frames.max() + 1
+
+
+@pytest.mark.slow
+def test_a_table_onto_a_full_disk_is_one_line_and_leaves_nothing(tiny_model: Path, tmp_path: Path) -> None:
+    """Rows written as they come, onto a 64 KB tmpfs that the embeddings fill: one line, no partial file."""
+    video = write_video(tmp_path / "clip.mp4", moving_frames(30), fps=25)
+    disk = tmp_path / "disk"
+    command = [sys.executable, "-m", "faceaffect", "analyze", str(video), "-m", str(tiny_model), "-q",
+               "-o", str(disk / "t.csv"), "--embeddings", str(disk / "e.npy")]  # fmt: skip
+    done, left = on_small_disk(disk, command)
+    written = [f"error: cannot write {disk / name}: No space left on device\n" for name in ("t.csv", "e.npy")]
+    assert done.returncode == 1 and done.stderr in written and left == []

@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from sample_data import unavailable
 from synthetic_abaw import MODEL, add_video, write_txt
 
 from faceaffect.core.errors import InputError
@@ -115,8 +116,9 @@ def test_audio_heads_and_late_fusion(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:torchvision's compiled ops could not load")
-@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers not installed")
 def test_wav2vec2_states_are_stored_per_video(tmp_path: Path) -> None:
+    if importlib.util.find_spec("transformers") is None:
+        unavailable("transformers not installed (the audio extra)")
     from faceaffect.downstream.audio import Wav2Vec2Encoder
     from faceaffect.downstream.extract import extract_features
     from faceaffect.hub.registry import get_config

@@ -151,9 +151,8 @@ def test_features_command_on_face_crops(tmp_path: Path) -> None:
         str(tmp_path / "store"),
         "-m",
         str(model),
-        "-q",
-    ]
-    no_onnx = runner.invoke(app, [*args, "--engine", "onnx"])
+    ]  # not quiet: the closing summary line is checked
+    no_onnx = runner.invoke(app, [*args, "--engine", "onnx", "-q"])
     assert no_onnx.exit_code == 1 and "has no ONNX file" in no_onnx.output
     result = runner.invoke(app, [*args, "--storage", "npz", "--engine", "torch", "--threads", "1"])
     assert result.exit_code == 0, result.output

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from moving_faces import BOTTOM, FACE_SIZE, TOP, face_x, moving_frames
 from PIL import Image
+from sample_data import unavailable
 
 from faceaffect.core.errors import FaceaffectError
 from faceaffect.core.types import FaceBox
@@ -34,7 +35,7 @@ from faceaffect.video.tracking import (
 @pytest.fixture(scope="module")
 def blazeface() -> FaceDetector:
     if missing_packages("blazeface"):
-        pytest.skip("BlazeFace is not installed")
+        unavailable("BlazeFace is not installed")
     return create_detector("blazeface")
 
 
@@ -209,7 +210,7 @@ def small_face_frames(count: int, appears: int) -> list[np.ndarray]:
 
 def test_small_faces_are_searched_every_nth_frame_and_always_once_tracked() -> None:
     if missing_packages("blazeface"):
-        pytest.skip("BlazeFace is not installed")
+        unavailable("BlazeFace is not installed")
     detector = SearchLog()
     assert detector.coarse_min_face(1280, 720) > 48 * 1.25
     frames = run_tracker(detector, small_face_frames(14, appears=2), small_face_every=5)
@@ -222,7 +223,7 @@ def test_small_faces_are_searched_every_nth_frame_and_always_once_tracked() -> N
 
 def test_big_faces_do_not_keep_the_small_face_search_on() -> None:
     if missing_packages("blazeface"):
-        pytest.skip("BlazeFace is not installed")
+        unavailable("BlazeFace is not installed")
     detector = SearchLog()
     frames = run_tracker(detector, moving_frames(12), small_face_every=5)
     assert all(len(item.boxes) == 2 for item in frames)

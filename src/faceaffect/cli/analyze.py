@@ -18,17 +18,21 @@ from faceaffect.cli.common import (
     BatchSizeOption,
     DeviceOption,
     EngineOption,
+    MaxImagePixelsOption,
     ModelOption,
     OfflineOption,
     QuietOption,
     ThreadsOption,
     app,
+    one_line,
     progress_bar,
+    report_skipped,
     runtime_options,
     say,
     stderr,
     user_errors,
 )
+from faceaffect.core.limits import raised_limits
 from faceaffect.core.signals import Interrupted, stop_on_signals
 from faceaffect.options import AnalyzerOptions
 from faceaffect.video.decode import SourceKind
@@ -82,10 +86,9 @@ def _check_outputs(output: Path | None, embeddings: Path | None, video: Path | N
 
 def _report(sink: FileSink, end: RunEnd, name: str, quiet: bool) -> None:
     """Warnings (files skipped, decoding faults), then, unless quiet, the summary and one line of counts."""
-    for failure in end.failures:
-        say(f"[yellow]skipped:[/yellow] {escape(failure.reason)}")
+    report_skipped([failure.reason for failure in end.failures], kept=sink.frames)
     for line in end.report.messages(name) if end.report is not None else []:
-        say(f"[yellow]warning:[/yellow] {escape(line)}")
+        say(f"[yellow]warning:[/yellow] {escape(one_line(line))}")
     if quiet:
         return
     summary = sink.summary.table(end.report)
@@ -94,12 +97,12 @@ def _report(sink: FileSink, end: RunEnd, name: str, quiet: bool) -> None:
         signed = (
             "-" if value != value else f"{value:+.2f}" for value in (row.valence, row.arousal)
         )  # NaN: -
-        table.add_row(Path(row.source).name, str(row.track_id), str(row.frames), row.dominant,
+        table.add_row(escape(Path(row.source).name), str(row.track_id), str(row.frames), row.dominant,
                       f"{row.dominant_probability:.2f}", *signed)  # fmt: skip
     if len(summary):
         stderr.print(table)
     resumed = f" (resumed after frame {sink.resumed.mark.index})" if sink.resumed is not None else ""
-    written = f"; wrote {', '.join(map(str, sink.written))}" if sink.written else ""
+    written = f"; wrote {escape(', '.join(map(str, sink.written)))}" if sink.written else ""
     say(f"frames {sink.frames}{resumed}, faces {sink.rows}, tracks {len(summary)}{written}")
 
 
@@ -108,15 +111,16 @@ def _stopped(stop: Interrupted, sink: FileSink | None, output: Path | None) -> t
     from faceaffect.sink import state_path
 
     name = signal.Signals(stop.signum).name
+    kept = escape(str(output))
     if sink is None or not sink.frames:
         say(f"interrupted ({name}) before any frame was finished; nothing written")
     elif output is None:
         say(f"interrupted ({name}) after {sink.frames} frames")
     elif state_path(output).exists():
-        say(f"interrupted ({name}): {sink.frames} frames kept in {output}; run the same command with "
-            "--resume to continue")  # fmt: skip
+        say(f"interrupted ({name}): {sink.frames} frames kept in {kept}; run the same command with --resume "
+            "to continue")  # fmt: skip
     else:
-        say(f"interrupted ({name}): {sink.frames} frames kept in {output}")
+        say(f"interrupted ({name}): {sink.frames} frames kept in {kept}")
     return typer.Exit(stop.exit_code)
 
 
@@ -224,6 +228,7 @@ def analyze_command(
     threads: ThreadsOption = RUNTIME.threads,
     batch_size: BatchSizeOption = RUNTIME.batch_size,
     offline: OfflineOption = False,
+    max_image_pixels: MaxImagePixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Find faces, follow them across frames, and give each expression probabilities, valence and arousal.
@@ -232,6 +237,7 @@ def analyze_command(
     --resume continues from there."""
     from faceaffect.analysis import Analyzer
     from faceaffect.sink import FileSink, state_path
+    from faceaffect.video.sources import open_source
 
     _check_outputs(output, embeddings, video, plots, summary, source)
     options = AnalyzerOptions(detector, min_score, min_face_size, margin, stride, target_fps, max_frames,
@@ -240,17 +246,15 @@ def analyze_command(
                               open_timeout, read_timeout)  # fmt: skip
     runtime = runtime_options(model, device, engine, threads, batch_size, offline)
     sink = None
-    with stop_on_signals(), ExitStack() as exits:
+    with stop_on_signals(), raised_limits(max_image_pixels=max_image_pixels), ExitStack() as exits:
         try:
+            frames = open_source(source, options.sampling, options.limits)  # fails before a model loads
             analyzer = Analyzer(runtime=runtime, options=options)
-            frames = analyzer.open(source)
             live = frames.kind == SourceKind.CAMERA
             sink = FileSink(output, summary=summary, embeddings=embeddings, video=video, plots=plots,
                             json_lines=live, resume=resume)  # fmt: skip
             if resume and output is not None and not state_path(output).exists():
-                say(
-                    f"nothing to resume for {output} (no {state_path(output).name}): analysing from the start"
-                )
+                say(f"nothing to resume for {escape(str(output))}: analysing from the start")
             display = exits.enter_context(closing(LiveDisplay(frames.name, show))) if live else None
             with progress_bar(frames.kind, quiet) as progress:
                 end = analyzer.run(frames, sink, progress, on_frame=display)

@@ -31,6 +31,10 @@ class HTTPDownloadError(WeightsError):
     """The server answered with an HTTP error status."""
 
 
+class DownloadTooLargeError(WeightsError):
+    """A download is (or would be) larger than expected, than the download limit or than the free disk."""
+
+
 class ChecksumMismatchError(WeightsError):
     """A downloaded or cached file does not have the expected digest."""
 

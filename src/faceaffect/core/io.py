@@ -1,11 +1,14 @@
 """Writing files atomically; result tables and arrays as CSV, Parquet, JSON lines or npy, by extension, whole
 (:func:`write_table`, :func:`write_array`) or chunk by chunk as results are made (:class:`TableWriter`,
-:class:`ArrayWriter`), and reading tables back chunk by chunk (:func:`read_table_chunks`)."""
+:class:`ArrayWriter`), and reading tables back chunk by chunk (:func:`read_table_chunks`); a lock that
+processes sharing a file take turns on."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import struct
 import sys
 import tempfile
@@ -25,11 +28,15 @@ if TYPE_CHECKING:
 
 TABLE_FORMATS = (".csv", ".parquet", ".jsonl")
 TEXT_COLUMNS = ("source", "top_label", "model", "path", "dominant")  # read back as text, whatever they hold
+WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
+"""errno values of writes that failed for the disk's reasons: full, quota, file size limit, read-only, I/O."""
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds. The file
+    keeps the permissions of the one it replaces; a full disk (or quota, read-only file system) is a
+    one-line FaceaffectError, and no partial file is left."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,12 +45,46 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise FaceaffectError(f"cannot write {path}: {error.strerror or error}") from None
     os.close(fd)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, _new_file_mode())  # mkstemp makes files private (0600); give the usual permissions
-        os.replace(tmp, path)
+        with disk_errors(path):
+            yield Path(tmp)
+            os.chmod(tmp, _file_mode(path))  # mkstemp makes files private (0600)
+            os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def disk_errors(path: str | Path) -> Iterator[None]:
+    """Writes of the block that fail for the disk's reasons (full, quota, read-only, I/O) become a one-line
+    FaceaffectError naming ``path``; other errors pass unchanged."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in WRITE_FAILURES:
+            raise
+        raise FaceaffectError(f"cannot write {path}: {os.strerror(error.errno)}") from None
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if missing) for the block: processes that
+    lock the same file take turns (``fcntl.flock``; where the platform has none, the block runs unlocked)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        handle = open(path, "a")  # noqa: SIM115 (closed below, after unlocking)
+    except OSError as error:
+        raise FaceaffectError(f"cannot lock {path}: {error.strerror or error}") from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check_writable(path: str | Path, formats: Sequence[str] = TABLE_FORMATS, *, folder: bool = False) -> Path:
@@ -62,11 +103,15 @@ def check_writable(path: str | Path, formats: Sequence[str] = TABLE_FORMATS, *, 
     return path
 
 
-def _new_file_mode() -> int:
-    """The permissions ``open()`` would give a new file: 0666 less the process umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _file_mode(path: Path) -> int:
+    """The permissions of the file ``path`` replaces, or those ``open()`` gives a new file: 0666 less the
+    process umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _writer(path: Path) -> Callable[[pd.DataFrame, Path], None]:
@@ -147,10 +192,11 @@ class _Incremental:
         """Finish the file and move it onto its path (stdout: flush); returns the path."""
         if self._done:
             return self.path
-        self._finish()
-        self._done = True
-        if self._staged is not None:
-            self._staged.commit()
+        with disk_errors(self.path or "the output"):
+            self._finish()
+            self._done = True
+            if self._staged is not None:
+                self._staged.commit()
         return self.path
 
     def discard(self) -> None:
@@ -212,15 +258,15 @@ class TableWriter(_Incremental):
     def append(self, frame: pd.DataFrame) -> None:
         """Write rows (the schema's columns) and flush them."""
         self._open()
-        if self._parquet is not None:
-            import pyarrow as pa
+        with disk_errors(self.path or "the output"):
+            if self._parquet is not None:
+                import pyarrow as pa
 
-            if len(frame):
-                self._parquet.write_table(
-                    pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
-                )
-        else:
-            self._write_text(frame)
+                if len(frame):
+                    table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+                    self._parquet.write_table(table)
+            else:
+                self._write_text(frame)
         self.rows += len(frame)
 
     def copy_from(self, path: str | Path) -> None:
@@ -235,7 +281,7 @@ class TableWriter(_Incremental):
                 self.append(chunk)
         if self._parquet is None:
             assert self._text is not None
-            with open(path, encoding="utf-8", newline="") as old:
+            with open(path, encoding="utf-8", newline="") as old, disk_errors(self.path or "the output"):
                 shutil.copyfileobj(old, self._text)
             self._header = False
             self.rows += rows
@@ -289,8 +335,9 @@ class ArrayWriter(_Incremental):
         """Write a block of rows (rows, columns) and flush it."""
         rows = np.ascontiguousarray(rows, dtype="<f4")
         handle = self._open(rows.shape[1])
-        handle.write(rows.tobytes())
-        handle.flush()
+        with disk_errors(self.path):
+            handle.write(rows.tobytes())
+            handle.flush()
         self.rows += rows.shape[0]
 
     def copy_from(self, path: str | Path) -> None:

@@ -12,7 +12,8 @@ the number in the file name for image folders), ``face`` ranks the faces of a fr
 (0 = best; always 0 for face crops), ``track`` follows a face across video frames (-1 without tracking).
 Frames without a face have no row. Each video file is written
 atomically and only then entered in the manifest (also written atomically), so an interrupted run resumes by
-skipping the videos already listed.
+skipping the videos already listed. The manifest is read, changed and written under a lock
+(``.manifest.lock``), so several runs into one store keep every run's videos.
 
 >>> store = FeatureStore.create("features", model_info(get_config("mbf_va_mtl")))  # doctest: +SKIP
 >>> store.read("video1").logits.shape  # doctest: +SKIP
@@ -23,17 +24,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from faceaffect.core.documents import read_document
 from faceaffect.core.errors import FaceaffectError, InputError
-from faceaffect.core.io import atomic_path
+from faceaffect.core.io import atomic_path, locked
+from faceaffect.core.validate import check_fields
 from faceaffect.hub.registry import ModelConfig
 
 MANIFEST = "manifest.json"
+LOCK = ".manifest.lock"
 FORMAT_VERSION = 1
 STORAGE_FORMATS = ("parquet", "npz")
 _BOX_COLUMNS = ("x1", "y1", "x2", "y2", "score")
@@ -128,12 +132,31 @@ class FeatureStore:
             raise InputError(
                 f"{root} is not a feature store (no {MANIFEST}); make one with `faceaffect features`"
             )
+        data = read_document(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
             videos = {name: VideoEntry(**entry) for name, entry in data["videos"].items()}
-            return cls(root, data["model"], data["storage"], data.get("settings", {}), videos)
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            store = cls(root, data["model"], data["storage"], data.get("settings", {}), videos)
+            store._check()
+        except (KeyError, TypeError, AttributeError, FaceaffectError) as error:
             raise InputError(f"{path}: not a valid feature manifest ({error})") from None
+        return store
+
+    def _check(self) -> None:
+        """What a manifest says is usable: the model's record, each entry's types, and files inside the
+        store (a manifest never makes faceaffect read a file elsewhere)."""
+        model = self.model
+        if not isinstance(model, dict) or self.storage not in STORAGE_FORMATS:
+            raise InputError("bad model record or storage")
+        if not (isinstance(model.get("labels"), list) and all(isinstance(x, str) for x in model["labels"])):
+            raise InputError("the model's labels must be a list of names")
+        if not isinstance(model.get("embedding_dim"), int) or not isinstance(model.get("has_va"), bool):
+            raise InputError("the model's embedding_dim and has_va are missing")
+        root = self.root.resolve()
+        for entry in self.videos.values():
+            check_fields(entry, "video entry")
+            for file in (entry.file, entry.audio):
+                if file is not None and not (root / file).resolve().is_relative_to(root):
+                    raise InputError(f"{file!r} lies outside the store")
 
     @classmethod
     def create(
@@ -153,17 +176,22 @@ class FeatureStore:
             )
         settings = dict(settings or {})
         root = Path(root)
-        if (root / MANIFEST).is_file():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"cannot make the feature store {root}: {error.strerror or error}") from None
+        with locked(root / LOCK):
+            if not (root / MANIFEST).is_file():
+                store = cls(root, model, storage, settings)
+                store.save_manifest()
+                return store
             store = cls.open(root)
-            if store.model != model or store.storage != storage or store.settings != settings:
-                raise FaceaffectError(
-                    f"{root} holds features made by {store.model.get('name')} ({store.storage}, "
-                    f"{store.settings}); these would be made by {model.get('name')} ({storage}, {settings}): "
-                    "use another output folder"
-                )
-            return store
-        store = cls(root, model, storage, settings)
-        store.save_manifest()
+        if store.model != model or store.storage != storage or store.settings != settings:
+            raise FaceaffectError(
+                f"{root} holds features made by {store.model.get('name')} ({store.storage}, "
+                f"{store.settings}); these would be made by {model.get('name')} ({storage}, {settings}): "
+                "use another output folder"
+            )
         return store
 
     @property
@@ -201,8 +229,16 @@ class FeatureStore:
         entry.frames_with_face = len(np.unique(features.frames))
         with atomic_path(self.root / entry.file) as tmp:
             (_write_parquet if self.storage == "parquet" else _write_npz)(features, tmp)
-        self.videos[features.video] = entry
-        self.save_manifest()
+        self._record(features.video, entry)
+
+    def _record(self, video: str, entry: VideoEntry) -> None:
+        """Enter one video in the manifest, keeping the videos other runs entered meanwhile: the manifest
+        is read again, changed and written while this process holds the store's lock."""
+        with locked(self.root / LOCK):
+            if (self.root / MANIFEST).is_file():
+                self.videos = FeatureStore.open(self.root).videos
+            self.videos[video] = entry
+            self.save_manifest()
 
     def read(self, video: str) -> VideoFeatures:
         """All rows of one video."""
@@ -220,8 +256,7 @@ class FeatureStore:
         relative = f"audio/{video}.npz"
         with atomic_path(self.root / relative) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, times=np.asarray(times, np.float32), hidden=np.asarray(hidden, np.float32))
-        self.videos[video].audio = relative
-        self.save_manifest()
+        self._record(video, replace(self.videos[video], audio=relative))
 
     def read_audio(self, video: str) -> tuple[np.ndarray, np.ndarray]:
         """(times (T,), hidden (T, H)) of a video's audio; InputError when it has none."""

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from faceaffect.core.documents import read_document
 from faceaffect.core.errors import InputError
 from faceaffect.core.extras import optional_import
 from faceaffect.core.io import atomic_path
@@ -259,10 +260,7 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
         raise InputError(f"{directory} is not a saved head (no {CONFIG_NAME})")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+    return read_document(path)
 
 
 def save_predictor(predictor: Predictor, directory: str | Path) -> Path:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from faceaffect.core.errors import FaceaffectError
-from faceaffect.core.io import atomic_path
+from faceaffect.core.io import atomic_path, disk_errors
 from faceaffect.core.types import FrameResult
 from faceaffect.images import load_image
 from faceaffect.render.draw import draw_faces
@@ -95,18 +95,23 @@ class AnnotatedVideo:
         drawn = draw_faces(np.ascontiguousarray(image[:height, :width]), frame.faces)
         picture = av.VideoFrame.from_ndarray(drawn, format="rgb24")
         picture.pts, picture.time_base = self.frames, 1 / self.rate
-        self.container.mux(self.stream.encode(picture))
+        with disk_errors(self.path):
+            self.container.mux(self.stream.encode(picture))
         self.frames += 1
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    ) -> bool | None:
         try:
             if kind is None and self.stream is not None:
-                self.container.mux(self.stream.encode(None))
+                self.container.mux(self.stream.encode(None))  # the encoder's last frames
             self.container.close()
-        finally:
-            self._atomic.__exit__(kind, error, trace)
+        except Exception as failure:  # finishing the file failed (a full disk): it is not kept either
+            if kind is not None:  # already failing: that first error is the one to report
+                return self._atomic.__exit__(kind, error, trace)
+            self._atomic.__exit__(type(failure), failure, failure.__traceback__)
+            raise
+        return self._atomic.__exit__(kind, error, trace)
 
 
 def annotate_video(

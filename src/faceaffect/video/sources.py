@@ -1,5 +1,5 @@
 """Every input of ``faceaffect analyze`` as a stream of frames: an image, a folder of images, a video file,
-a webcam (by index) or a network stream (by URL).
+a webcam (by index), a network stream (by URL), or an image in memory (an RGB array or a PIL image).
 
 >>> source = open_source("photos/")  # doctest: +SKIP
 >>> source.kind, [frame.source for frame in source]  # doctest: +SKIP
@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+from PIL import Image
+
 from faceaffect.core.errors import InputError
-from faceaffect.images import IMAGE_SUFFIXES, expand_images, load_image
+from faceaffect.images import IMAGE_SUFFIXES, ImageLike, expand_images, load_image, to_rgb_array
 from faceaffect.video.decode import (
     DecodedFrame,
     InputFailure,
@@ -67,28 +70,53 @@ class ImageFiles:
         self.start = after + 1
 
     def __iter__(self) -> Iterator[DecodedFrame]:
-        read = 0
         for index, path in enumerate(self.paths[self.start :], start=self.start):
             try:
                 image = load_image(path)
             except InputError as error:
                 self.failures.append(InputFailure(str(path), str(error), index))
                 continue
-            read += 1
             yield DecodedFrame(index, math.nan, image, source=str(path))
-        if not read and not self.start:
-            first = f" ({self.failures[0].reason})" if self.failures else ""
-            raise InputError(f"none of the {len(self.paths)} images could be read{first}")
+
+
+class ImageInMemory:
+    """One image given as an array or a PIL image, as a one-frame source named ``<array>`` or ``<image>``;
+    its shape and type are checked when the source is made, before any work."""
+
+    fps = None
+    kind = SourceKind.IMAGE
+
+    def __init__(self, image: ImageLike) -> None:
+        self.image = to_rgb_array(image)
+        self.name = "<image>" if isinstance(image, Image.Image) else "<array>"
+        self.failures: list[InputFailure] = []
+
+    def expected_frames(self) -> int:
+        return 1
+
+    def resume(self, after: StartAfter | int) -> None:
+        raise InputError("an image in memory is analysed at once: there is nothing to resume")
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        yield DecodedFrame(0, math.nan, self.image, source=self.name)
 
 
 def open_source(
-    source: str | Path | int, sampling: Sampling | None = None, limits: VideoLimits | None = None
+    source: str | Path | int | ImageLike, sampling: Sampling | None = None, limits: VideoLimits | None = None
 ) -> Source:
-    """The frames of ``source``: a path (image, folder of images, video), a camera index, or a URL.
+    """The frames of ``source``: a path (image, folder of images, video), a camera index, a URL, or an
+    image in memory (an RGB uint8 array (H, W, 3) or a PIL image).
 
     ``sampling`` (stride, target fps, frame limit) applies to videos and cameras, ``limits`` (frame size,
     timeouts) to videos, cameras and streams. A path that exists wins over a camera index of the same name.
     """
+    if isinstance(source, np.ndarray | Image.Image):
+        return ImageInMemory(source)
+    if isinstance(source, bool) or not isinstance(source, str | Path | int):
+        raise InputError(
+            f"cannot analyse a {type(source).__name__}: give a path, a camera index, a URL, an RGB uint8 "
+            "array (H, W, 3) or a PIL image"
+        )
     text = str(source)
     path = Path(text)
     if not isinstance(source, int) and path.exists():
