@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceaffect.core.errors import InputError
 from faceaffect.core.progress import Progress
 from faceaffect.core.signals import deferred_interrupts
 from faceaffect.core.types import FrameResult
@@ -36,7 +35,7 @@ from faceaffect.recognizer import Recognizer
 from faceaffect.results import AnalysisResult
 from faceaffect.sink.base import Mark, RunEnd, RunInfo
 from faceaffect.sink.protocol import Sink
-from faceaffect.video.decode import DecodedFrame, InputFailure, SourceKind
+from faceaffect.video.decode import DecodedFrame, SourceKind
 from faceaffect.video.prefetch import prefetched
 from faceaffect.video.smoothing import SmoothingWindow
 from faceaffect.video.sources import Source, open_source
@@ -89,11 +88,11 @@ class Analyzer:
         self.smoothing = self.options.smoothing
 
     def open(self, source: SourceLike) -> Source:
-        """The frames of an input, with this analyzer's sampling (stride, target fps, frame limit) and limits
-        (frame size, stream timeouts)."""
+        """The frames of an input, with this analyzer's sampling (stride, target fps, frame limit) and stream
+        timeouts."""
         if hasattr(source, "expected_frames"):  # already a Source
             return source
-        return open_source(source, self.sampling, self.options.limits)
+        return open_source(source, self.sampling, self.options.timeouts)
 
     def stream(self, source: SourceLike, progress: Progress | None = None) -> Iterator[FrameResult]:
         """Frame results as they are ready (a few frames behind the decoder; memory stays flat)."""
@@ -134,12 +133,10 @@ class Analyzer:
         state = sink.start(info)
         tracker, window = self._frame_tracker(frames.kind), SmoothingWindow[Any](self.smoothing)
         stopped: BaseException | None = None
-        produced = 0
         try:
             if state is not None:
                 self._resume(frames, state, tracker, window)
             for item, result in self._pipeline(frames, tracker, progress, state.frames if state else 0):
-                produced += 1
                 image = item.frame.image if sink.wants_images else None  # pixels held only to be drawn
                 mark = Mark(item.frame.index, item.frame.pts, item.state)
                 with deferred_interrupts():
@@ -151,8 +148,6 @@ class Analyzer:
             stopped = None if frames.kind == SourceKind.CAMERA and ctrl_c else error
         except BaseException as error:
             stopped = error
-        if stopped is None and not produced and frames.failures and state is None:
-            stopped = _unreadable(frames.failures)  # nothing could be read: nothing is written
         end = RunEnd(stopped, getattr(frames, "report", None), frames.failures)
         with deferred_interrupts():
             if stopped is None:
@@ -234,14 +229,6 @@ def _counted(frames: Source, progress: Progress | None, done: int) -> Iterator[D
     for count, frame in enumerate(frames, start=done + 1):
         yield frame
         progress(count, total)
-
-
-def _unreadable(failures: list[InputFailure]) -> InputError:
-    """The error of an input none of whose files could be read: the reason itself for one file."""
-    first = failures[0].reason
-    return InputError(
-        f"none of the {len(failures)} inputs could be read ({first})" if len(failures) > 1 else first
-    )
 
 
 def _write(sink: Sink, done: Iterable[tuple[FrameResult, tuple[np.ndarray | None, Mark], Any]]) -> None:

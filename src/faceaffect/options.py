@@ -22,12 +22,12 @@ from faceaffect.core.errors import FaceaffectError
 from faceaffect.core.validate import check_fields, check_range
 from faceaffect.hub.registry import DEFAULT_MODEL
 from faceaffect.runtime.base import ENGINES
-from faceaffect.video.decode import Sampling, VideoLimits
+from faceaffect.video.decode import Sampling, StreamTimeouts
 from faceaffect.video.smoothing import Smoothing
 from faceaffect.video.tracking import TrackingOptions
 
 Options = TypeVar("Options", "RuntimeOptions", "AnalyzerOptions")
-LIMIT_OPTIONS = ("max_frame_pixels", "open_timeout", "read_timeout")  # bound costs, never change results
+LIMIT_OPTIONS = ("open_timeout", "read_timeout")  # bound waits, never change results
 
 
 class _JsonOptions:
@@ -80,9 +80,8 @@ class AnalyzerOptions(_JsonOptions):
     while a tracked face is small). ``track_iou``: least IoU to continue a track. ``min_track_score``: report
     a track once one of its detections scores this much (0: all). ``smooth_frames``, ``smooth_seconds``:
     centred moving mean per track (one of them). ``embeddings``: keep each face's embedding.
-    ``max_frame_pixels``: refuse videos whose frames have more pixels (width x height; checked before
-    decoding). ``open_timeout``, ``read_timeout``: seconds a camera or network stream may take to answer, and
-    to send the next data.
+    ``open_timeout``, ``read_timeout``: seconds a camera or network stream may take to answer, and to send
+    the next data. (Sizes of inputs are bounded by ``faceaffect.core.limits``.)
     """
 
     detector: str = "blazeface"
@@ -100,14 +99,12 @@ class AnalyzerOptions(_JsonOptions):
     smooth_frames: int = 0
     smooth_seconds: float = 0.0
     embeddings: bool = False
-    max_frame_pixels: int = 4096 * 4096
     open_timeout: float = 10.0
     read_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         check_fields(self, "option")
         check_range(self, "option", "margin", 0)
-        check_range(self, "option", "max_frame_pixels", 1)
         for name in ("open_timeout", "read_timeout"):
             check_range(self, "option", name, 0.001)
         _ = self.sampling, self.tracking, self.smoothing  # each checks its own values
@@ -131,8 +128,8 @@ class AnalyzerOptions(_JsonOptions):
         return {name: value for name, value in self.to_dict().items() if name not in LIMIT_OPTIONS}
 
     @property
-    def limits(self) -> VideoLimits:
-        return VideoLimits(self.max_frame_pixels, self.open_timeout, self.read_timeout)
+    def timeouts(self) -> StreamTimeouts:
+        return StreamTimeouts(self.open_timeout, self.read_timeout)
 
     @property
     def detector_thresholds(self) -> dict[str, float]:

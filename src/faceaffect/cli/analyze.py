@@ -18,6 +18,7 @@ from faceaffect.cli.common import (
     BatchSizeOption,
     DeviceOption,
     EngineOption,
+    MaxFramePixelsOption,
     MaxImagePixelsOption,
     ModelOption,
     OfflineOption,
@@ -177,9 +178,6 @@ ResumeOption = Annotated[
         "of a video, or image of a folder; the same rows as one uninterrupted run."
     ),
 ]
-MaxFramePixelsOption = Annotated[
-    int, typer.Option(min=1, help="Refuse videos whose frames have more pixels (width x height).")
-]
 OpenTimeoutOption = Annotated[
     float, typer.Option(min=0.001, help="Seconds a camera or stream may take to answer.")
 ]
@@ -219,7 +217,6 @@ def analyze_command(
     smooth_frames: SmoothFramesOption = ANALYSIS.smooth_frames,
     smooth_seconds: SmoothSecondsOption = ANALYSIS.smooth_seconds,
     resume: ResumeOption = False,
-    max_frame_pixels: MaxFramePixelsOption = ANALYSIS.max_frame_pixels,
     open_timeout: OpenTimeoutOption = ANALYSIS.open_timeout,
     read_timeout: ReadTimeoutOption = ANALYSIS.read_timeout,
     show: ShowOption = None,
@@ -229,6 +226,7 @@ def analyze_command(
     batch_size: BatchSizeOption = RUNTIME.batch_size,
     offline: OfflineOption = False,
     max_image_pixels: MaxImagePixelsOption = None,
+    max_frame_pixels: MaxFramePixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Find faces, follow them across frames, and give each expression probabilities, valence and arousal.
@@ -242,13 +240,17 @@ def analyze_command(
     _check_outputs(output, embeddings, video, plots, summary, source)
     options = AnalyzerOptions(detector, min_score, min_face_size, margin, stride, target_fps, max_frames,
                               detect_every, max_gap, small_face_every, track_iou, min_track_score,
-                              smooth_frames, smooth_seconds, embeddings is not None, max_frame_pixels,
-                              open_timeout, read_timeout)  # fmt: skip
+                              smooth_frames, smooth_seconds, embeddings is not None, open_timeout,
+                              read_timeout)  # fmt: skip
     runtime = runtime_options(model, device, engine, threads, batch_size, offline)
     sink = None
-    with stop_on_signals(), raised_limits(max_image_pixels=max_image_pixels), ExitStack() as exits:
+    with (
+        stop_on_signals(),
+        raised_limits(max_image_pixels=max_image_pixels, max_frame_pixels=max_frame_pixels),
+        ExitStack() as exits,
+    ):
         try:
-            frames = open_source(source, options.sampling, options.limits)  # fails before a model loads
+            frames = open_source(source, options.sampling, options.timeouts)  # fails before a model loads
             analyzer = Analyzer(runtime=runtime, options=options)
             live = frames.kind == SourceKind.CAMERA
             sink = FileSink(output, summary=summary, embeddings=embeddings, video=video, plots=plots,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.core.io import ArrayWriter, TableWriter, read_table_chunks, write_table
 from faceaffect.core.types import FrameResult
 from faceaffect.results import (
@@ -35,7 +35,7 @@ from faceaffect.results import (
 from faceaffect.sink.base import Mark, RunEnd, RunInfo
 from faceaffect.sink.plots import plot_table_file
 from faceaffect.sink.resume import ResumeState, input_size, state_path
-from faceaffect.video.decode import SourceKind
+from faceaffect.video.decode import InputFailure, SourceKind
 
 CHUNK_ROWS = 2048  # rows per table chunk (a Parquet row group), and per update of the summary's sums
 FLUSH_SECONDS = 5.0  # chunks at least this often, so that slow inputs are on disk too
@@ -130,8 +130,10 @@ class FileSink:
         """Complete every output with the frames done; keep a resume state when the run was stopped."""
         try:
             self._flush()
-            if end.stopped is not None and self.frames == 0 and self.resumed is None:
+            if self.frames == 0 and self.resumed is None and (end.stopped is not None or end.failures):
                 self._discard()
+                if end.stopped is None:  # nothing could be read
+                    raise _unreadable(end.failures)
                 return
             self._commit(end)
         except BaseException:
@@ -257,6 +259,14 @@ class FileSink:
         video, self._video = self._video, None
         if video is not None and hasattr(video, "__exit__"):
             video.__exit__(None if error is None else type(error), error, None)
+
+
+def _unreadable(failures: list[InputFailure]) -> InputError:
+    """The error of an input none of whose files could be read: the reason itself for one file."""
+    first = failures[0].reason
+    return InputError(
+        f"none of the {len(failures)} inputs could be read ({first})" if len(failures) > 1 else first
+    )
 
 
 def _path(value: str | Path | None) -> Path | None:

@@ -3,8 +3,9 @@
 Frames are decoded lazily, so memory stays flat however long the video; ``stride`` or ``target_fps`` pick
 which frames to keep. Frames come upright (the video's display matrix applied). Damaged packets are skipped
 and counted in ``report`` (with the frames they took and a video shorter than declared), not fatal; a video
-that decodes no frame at all, or cannot be opened, is a clear ``InputError``. :class:`VideoLimits` bound the
-frame size (checked before decoding) and the waits of network streams.
+that decodes no frame at all, or cannot be opened, is a clear ``InputError``; frames over the pixel limit
+(``faceaffect.core.limits``) a ``LimitError`` before decoding. :class:`StreamTimeouts` bound the waits of
+network streams.
 
 >>> reader = VideoReader.open("clip.mp4", target_fps=10)  # doctest: +SKIP
 >>> for frame in reader:  # doctest: +SKIP
@@ -26,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from faceaffect.core.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError, InputError, LimitError
+from faceaffect.core.limits import current_limits, env_name
 from faceaffect.video.faults import DecodeReport
 from faceaffect.video.orientation import display_matrix, orient
 
@@ -128,24 +130,13 @@ class Sampling:
 
 
 @dataclass(frozen=True)
-class VideoLimits:
-    """What a video may cost: ``max_frame_pixels`` pixels per frame (width x height, checked before decoding:
-    an 8192x8192 frame alone takes 200 MB as RGB), and for cameras and network streams ``open_timeout``
-    seconds to connect and ``read_timeout`` seconds to wait for data; None: no bound. The analysis defaults
-    live in ``faceaffect.options.AnalyzerOptions`` (its ``limits``)."""
+class StreamTimeouts:
+    """How long a camera or network stream may keep us waiting: ``open`` seconds to answer, ``read``
+    seconds between data (None: no bound). The analysis defaults live in
+    ``faceaffect.options.AnalyzerOptions`` (``open_timeout``, ``read_timeout``)."""
 
-    max_frame_pixels: int | None = None
-    open_timeout: float | None = None
-    read_timeout: float | None = None
-
-    def check(self, width: int, height: int, what: str) -> None:
-        """InputError when a ``width`` x ``height`` frame is over the limit."""
-        if self.max_frame_pixels is not None and width * height > self.max_frame_pixels:
-            raise InputError(
-                f"{what} has frames of {width}x{height} ({width * height / 1e6:.1f} megapixels), over the "
-                f"limit of {self.max_frame_pixels / 1e6:.1f} (raise it with --max-frame-pixels, option "
-                "max_frame_pixels)"
-            )
+    open: float | None = None
+    read: float | None = None
 
 
 @dataclass(frozen=True)
@@ -185,18 +176,17 @@ class VideoReader:
         name: str,
         sampling: Sampling,
         live: bool,
-        limits: VideoLimits | None = None,
+        timeouts: StreamTimeouts | None = None,
     ) -> None:
         self.container = container
         self.name = name
         self.sampling = sampling
         self.live = live
-        self.limits = limits or VideoLimits()
+        self.timeouts = timeouts or StreamTimeouts()
         self.after: StartAfter | None = None
         self.kind = SourceKind.CAMERA if live else SourceKind.VIDEO
         self.failures: list[InputFailure] = []  # a video is one input: its faults are in ``report``
         self.stream = container.streams.video[0]
-        self.limits.check(self.stream.width, self.stream.height, name)
         self.stream.thread_type = "AUTO"
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.source_fps = float(rate) if rate else None
@@ -206,31 +196,27 @@ class VideoReader:
         self._next_index = 0
 
     @classmethod
-    def open(
-        cls,
-        path: str | Path,
-        sampling: Sampling | None = None,
-        limits: VideoLimits | None = None,
-    ) -> VideoReader:
-        """A video file; InputError when it is missing, cannot be opened, has no video or too big frames."""
+    def open(cls, path: str | Path, sampling: Sampling | None = None) -> VideoReader:
+        """A video file; InputError when it is missing, cannot be opened or has no video, LimitError when its
+        frames are over the pixel limit."""
         path = Path(path)
         if not path.is_file():
             raise InputError(f"no such video file: {path}")
         container = _open_container(str(path), None, f"video {path}")
-        return _closing_on_error(
-            container, lambda: cls(container, str(path), sampling or Sampling(), False, limits)
-        )
+        return _closing_on_error(container, lambda: cls(container, str(path), sampling or Sampling(), False))
 
     @classmethod
     def camera(
-        cls, device: str | int, sampling: Sampling | None = None, limits: VideoLimits | None = None
+        cls, device: str | int, sampling: Sampling | None = None, timeouts: StreamTimeouts | None = None
     ) -> VideoReader:
         """A webcam by index (or platform device name) or a stream URL (rtsp://, http://, ...), given up after
-        ``limits.open_timeout`` seconds without an answer (Ctrl-C stops the wait)."""
-        limits = limits or VideoLimits()
+        ``timeouts.open`` seconds without an answer (Ctrl-C stops the wait)."""
+        timeouts = timeouts or StreamTimeouts()
         url, fmt = (str(device), None) if "://" in str(device) else camera_input(device)
-        container = _open_container(url, fmt, f"camera {device}", limits)
-        return _closing_on_error(container, lambda: cls(container, url, sampling or Sampling(), True, limits))
+        container = _open_container(url, fmt, f"camera {device}", timeouts)
+        return _closing_on_error(
+            container, lambda: cls(container, url, sampling or Sampling(), True, timeouts)
+        )
 
     @property
     def fps(self) -> float | None:
@@ -302,11 +288,11 @@ class VideoReader:
             yield from frames
 
     def _read_error(self, error: Exception, waited: float) -> InputError:
-        """The error of a stream that failed: a timeout when it came after ``read_timeout`` seconds without
+        """The error of a stream that failed: a timeout when it came after ``timeouts.read`` seconds without
         data (PyAV's ExitError, or the I/O error the network protocols turn it into)."""
         import av
 
-        timeout = self.limits.read_timeout
+        timeout = self.timeouts.read
         if isinstance(error, av.ExitError) or (timeout is not None and waited >= timeout):
             return InputError(
                 f"{self.name}: no data for {timeout:g} s (raise --read-timeout, option read_timeout)"
@@ -331,7 +317,7 @@ class VideoReader:
             if frame.is_corrupt:  # output by the decoder but marked damaged: left out like a lost one
                 self.report.missing(index, 1, last_time if last_time is not None else time, time)
             else:
-                self.limits.check(frame.width, frame.height, self.name)
+                check_frame_size(frame.width, frame.height, self.name)  # streams may change size
                 image = orient(frame.to_ndarray(format="rgb24"), display_matrix(frame))
                 yield DecodedFrame(index, time, image, pts=frame.pts)
             last_time, index = time, index + 1
@@ -395,18 +381,18 @@ def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
-def _open_container(url: str, fmt: str | None, what: str, limits: VideoLimits | None = None) -> Any:
-    """Open a file (``limits`` None) or a camera or stream: on a helper thread, so that Ctrl-C stops the
-    wait at once, and given up after ``limits.open_timeout`` seconds (later reads: ``read_timeout``)."""
+def _open_container(url: str, fmt: str | None, what: str, timeouts: StreamTimeouts | None = None) -> Any:
+    """Open a file (``timeouts`` None) or a camera or stream: on a helper thread, so that Ctrl-C stops the
+    wait at once, and given up after ``timeouts.open`` seconds (later reads: ``timeouts.read``)."""
     import av
 
-    if limits is None:
+    if timeouts is None:
         opened = _attempt(lambda: av.open(url, format=fmt))
     else:
-        timeout = (limits.open_timeout, limits.read_timeout)
+        timeout = (timeouts.open, timeouts.read)
         opened = _in_thread(lambda: av.open(url, format=fmt, timeout=timeout))
-    if isinstance(opened, av.ExitError) and limits is not None:
-        raise InputError(f"cannot open {what}: no answer within {limits.open_timeout:g} s "
+    if isinstance(opened, av.ExitError) and timeouts is not None:
+        raise InputError(f"cannot open {what}: no answer within {timeouts.open:g} s "
                          "(raise --open-timeout, option open_timeout)")  # fmt: skip
     if isinstance(opened, _av_errors()):
         raise InputError(f"cannot open {what}: {_reason(opened)}")
@@ -415,7 +401,21 @@ def _open_container(url: str, fmt: str | None, what: str, limits: VideoLimits | 
     if not opened.streams.video:
         opened.close()
         raise InputError(f"{what} has no video stream")
+    try:
+        check_frame_size(opened.streams.video[0].width, opened.streams.video[0].height, what)
+    except LimitError:
+        opened.close()
+        raise
     return opened
+
+
+def check_frame_size(width: int, height: int, what: str) -> None:
+    """LimitError when ``width`` x ``height`` frames are over the frame-pixel limit in force
+    (``faceaffect.core.limits``): checked from a video's header, before any frame is decoded."""
+    limit = current_limits().max_frame_pixels
+    if width * height > limit:
+        raise LimitError(f"{what} has frames of {width}x{height} pixels, more than the limit of {limit}; "
+                         f"raise it with --max-frame-pixels or {env_name('max_frame_pixels')}")  # fmt: skip
 
 
 def _attempt(work: Any) -> Any:

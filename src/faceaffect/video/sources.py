@@ -24,7 +24,7 @@ from faceaffect.video.decode import (
     Sampling,
     SourceKind,
     StartAfter,
-    VideoLimits,
+    StreamTimeouts,
     VideoReader,
 )
 
@@ -102,13 +102,15 @@ class ImageInMemory:
 
 
 def open_source(
-    source: str | Path | int | ImageLike, sampling: Sampling | None = None, limits: VideoLimits | None = None
+    source: str | Path | int | ImageLike,
+    sampling: Sampling | None = None,
+    timeouts: StreamTimeouts | None = None,
 ) -> Source:
     """The frames of ``source``: a path (image, folder of images, video), a camera index, a URL, or an
     image in memory (an RGB uint8 array (H, W, 3) or a PIL image).
 
-    ``sampling`` (stride, target fps, frame limit) applies to videos and cameras, ``limits`` (frame size,
-    timeouts) to videos, cameras and streams. A path that exists wins over a camera index of the same name.
+    ``sampling`` (stride, target fps, frame limit) applies to videos and cameras, ``timeouts`` to cameras
+    and streams. A path that exists wins over a camera index of the same name.
     """
     if isinstance(source, np.ndarray | Image.Image):
         return ImageInMemory(source)
@@ -127,7 +129,7 @@ def open_source(
             return ImageFiles(files, text, SourceKind.IMAGES)
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return ImageFiles([path], text, SourceKind.IMAGE)
-        return VideoReader.open(path, sampling, limits)
+        return VideoReader.open(path, sampling)
     if isinstance(source, int) or text.isdigit() or "://" in text or text.startswith("video="):
-        return VideoReader.camera(text, sampling, limits)
+        return VideoReader.camera(text, sampling, timeouts)
     raise InputError(f"no such file or folder: {path}")
