@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         unavailable(f"sample data not found at {SHARED_DATA} (set FACEAFFECT_TEST_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium (``apt-get install chromium``, as .ci/run does), for browser tests: its path."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        unavailable("chromium is not installed (apt-get install chromium)")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -47,14 +47,28 @@ def moving_frames(count: int, hide: dict[int, Sequence[int]] | None = None) -> l
 
 
 def write_video(
-    path: Path, frames: Sequence[np.ndarray], fps: int = 25, codec: str = "libx264", pix_fmt: str = "yuv420p"
+    path: Path,
+    frames: Sequence[np.ndarray],
+    fps: int = 25,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    *,
+    movflags: str = "faststart",
+    gop: int | None = None,
+    rotation: tuple[int, bool] | None = None,
 ) -> Path:
-    """Encode RGB frames with PyAV (container from the suffix; MP4/MOV with the index first, "faststart")."""
+    """Encode RGB frames with PyAV (container from the suffix; MP4/MOV with the index first, "faststart",
+    unless ``movflags`` say otherwise). ``gop``: frames between key frames; ``rotation``: (degrees
+    anticlockwise, mirrored) as a display matrix, the way phones store sideways recordings."""
     options = {"x265-params": "log-level=error"} if codec == "libx265" else {}
-    faststart = {"movflags": "faststart"} if path.suffix in (".mp4", ".mov") else {}
-    with av.open(str(path), mode="w", options=faststart) as container:
+    if gop is not None:
+        options["g"] = str(gop)
+    flags = {"movflags": movflags} if path.suffix in (".mp4", ".mov") else {}
+    with av.open(str(path), mode="w", options=flags) as container:
         stream = container.add_stream(codec, rate=Fraction(fps), options=options)
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        if rotation is not None:
+            stream.set_display_rotation(rotation[0], hflip=rotation[1])
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode(None))

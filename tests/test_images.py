@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from faceaffect.core.errors import InputError
+from faceaffect.core.errors import InputError, LimitError
 from faceaffect.core.limits import raised_limits
-from faceaffect.images import decode_image, expand_images, load_image, to_rgb_array
+from faceaffect.images import decode_image, expand_images, image_header, load_image, to_rgb_array
 
 
 def png_header_only(width: int, height: int, mode_byte: int = 0) -> bytes:
@@ -121,6 +121,19 @@ def test_a_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None
         load_image(bomb)
     with raised_limits(max_image_pixels=10), pytest.raises(InputError, match="FACEAFFECT_MAX_IMAGE_PIXELS"):
         decode_image(png_header_only(4, 4), "small")
+
+
+def test_a_header_tells_format_and_size_within_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "a.jpg"
+    Image.new("RGB", (40, 30)).save(path)
+    assert image_header(path) == ("JPEG", 40, 30)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header_only(65_000, 65_000))
+    with pytest.raises(LimitError, match="65000x65000 pixels"):
+        image_header(bomb)
+    path.write_bytes(b"text")
+    with pytest.raises(InputError, match="cannot read image"):
+        image_header(path)
 
 
 def test_our_limit_replaces_pillows_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

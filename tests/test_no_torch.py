@@ -96,6 +96,7 @@ TORCH_PARTS = (
     "faceaffect.export",
     "faceaffect.downstream.fit",
     "faceaffect.downstream.heads",
+    "faceaffect.downstream.search",
     "faceaffect.downstream.workflow",
 )
 IMPORT_EVERY_MODULE = """

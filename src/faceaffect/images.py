@@ -16,13 +16,15 @@ from __future__ import annotations
 import io
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Union
 
 import numpy as np
 from PIL import Image
 
-from faceaffect.core.errors import InputError
+from faceaffect.core.errors import InputError, LimitError
 from faceaffect.core.limits import current_limits, env_name
 
 ImageLike = Union[np.ndarray, Image.Image]  # noqa: UP007 (a runtime alias)
@@ -60,7 +62,22 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     return _decode(io.BytesIO(data), name)
 
 
+def image_header(path: str | Path) -> tuple[str, int, int]:
+    """(Pillow's format name, width, height) of an image file, from its header (nothing is decoded): an
+    InputError when it is not an image Pillow reads, a LimitError when it has more pixels than the limit."""
+    with _opened(Path(path), str(path)) as image:
+        return image.format or "", image.width, image.height
+
+
 def _decode(file: Path | IO[bytes], name: str) -> np.ndarray:
+    with _opened(file, name) as image:
+        image.load()
+        return to_rgb_array(_upright(image))
+
+
+@contextmanager
+def _opened(file: Path | IO[bytes], name: str) -> Iterator[Image.Image]:
+    """``file`` opened by Pillow (header read) within the pixel limit; any failure a one-line InputError."""
     limit = current_limits().max_image_pixels
     with _PIL_LIMIT, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's notes on damaged metadata (EXIF, MPO): noise to a user
@@ -68,13 +85,12 @@ def _decode(file: Path | IO[bytes], name: str) -> np.ndarray:
         try:
             with Image.open(file) as image:
                 if image.width * image.height > limit:
-                    raise InputError(
+                    raise LimitError(
                         f"image {name} has {image.width}x{image.height} pixels, more than the limit of "
                         f"{limit} (a decompression bomb?); raise it with --max-image-pixels or "
                         f"{env_name('max_image_pixels')}"
                     )
-                image.load()
-                return to_rgb_array(_upright(image))
+                yield image
         except InputError:
             raise
         except Exception as error:  # Pillow's decoders raise many types for damaged or hostile files

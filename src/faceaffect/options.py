@@ -22,11 +22,12 @@ from faceaffect.core.errors import FaceaffectError
 from faceaffect.core.validate import check_fields, check_range
 from faceaffect.hub.registry import DEFAULT_MODEL
 from faceaffect.runtime.base import ENGINES
-from faceaffect.video.decode import Sampling
+from faceaffect.video.decode import Sampling, StreamTimeouts
 from faceaffect.video.smoothing import Smoothing
 from faceaffect.video.tracking import TrackingOptions
 
 Options = TypeVar("Options", "RuntimeOptions", "AnalyzerOptions")
+LIMIT_OPTIONS = ("open_timeout", "read_timeout")  # bound waits, never change results
 
 
 class _JsonOptions:
@@ -79,6 +80,8 @@ class AnalyzerOptions(_JsonOptions):
     while a tracked face is small). ``track_iou``: least IoU to continue a track. ``min_track_score``: report
     a track once one of its detections scores this much (0: all). ``smooth_frames``, ``smooth_seconds``:
     centred moving mean per track (one of them). ``embeddings``: keep each face's embedding.
+    ``open_timeout``, ``read_timeout``: seconds a camera or network stream may take to answer, and to send
+    the next data. (Sizes of inputs are bounded by ``faceaffect.core.limits``.)
     """
 
     detector: str = "blazeface"
@@ -96,10 +99,14 @@ class AnalyzerOptions(_JsonOptions):
     smooth_frames: int = 0
     smooth_seconds: float = 0.0
     embeddings: bool = False
+    open_timeout: float = 10.0
+    read_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         check_fields(self, "option")
         check_range(self, "option", "margin", 0)
+        for name in ("open_timeout", "read_timeout"):
+            check_range(self, "option", name, 0.001)
         _ = self.sampling, self.tracking, self.smoothing  # each checks its own values
 
     @property
@@ -115,6 +122,14 @@ class AnalyzerOptions(_JsonOptions):
     @property
     def smoothing(self) -> Smoothing:
         return Smoothing(self.smooth_frames, self.smooth_seconds)
+
+    def result_settings(self) -> dict[str, Any]:
+        """The options that decide the results (all but the limits): what a resumed run must share."""
+        return {name: value for name, value in self.to_dict().items() if name not in LIMIT_OPTIONS}
+
+    @property
+    def timeouts(self) -> StreamTimeouts:
+        return StreamTimeouts(self.open_timeout, self.read_timeout)
 
     @property
     def detector_thresholds(self) -> dict[str, float]:

@@ -111,7 +111,9 @@ def test_audio_heads_and_late_fusion(tmp_path: Path) -> None:
     assert len(figures["weights"]) == 8 and all(0 <= w <= 1 for w in figures["weights"])
     fused.save(tmp_path / "fused")
     reloaded = load_predictor(tmp_path / "fused")
-    assert evaluate(reloaded, store, validation)["final"]["score"] == pytest.approx(figures["smoothed"])
+    assert evaluate(reloaded, store, validation)["head"]["final"]["score"] == pytest.approx(
+        figures["smoothed"]
+    )
 
 
 @pytest.mark.slow

@@ -81,6 +81,28 @@ def test_store_refuses_other_models_and_bad_ids(tmp_path: Path) -> None:
         FeatureStore.open(tmp_path)
 
 
+def test_reads_are_cached_within_a_byte_budget(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    store = FeatureStore.create(tmp_path, MODEL, "npz")  # npz arrays are writable when read afresh
+    for name in ("a", "b", "c"):
+        store.write(features(name, 10, rng), VideoEntry("", "x", "frames", 10, 0, 0))
+    first = store.read("a")
+    assert store.read("a") is first and not first.embedding.flags.writeable  # shared, so read-only
+    replaced = features("a", 4, rng)
+    store.write(replaced, VideoEntry("", "x", "frames", 4, 0, 0))
+    np.testing.assert_array_equal(store.read("a").logits, replaced.logits)  # a write drops the cached copy
+    arrays = ("frames", "faces", "boxes", "embedding", "logits", "valence_arousal")
+    one_video = sum(getattr(first, name).nbytes for name in arrays)
+    small = FeatureStore.open(tmp_path)
+    small.cache_bytes = 3 * one_video // 2  # room for one video of 10 rows at a time
+    b = small.read("b")
+    small.read("c")
+    assert small.read("c") is small.read("c") and small.read("b") is not b  # b was evicted for c
+    off = FeatureStore.open(tmp_path)
+    off.cache_bytes = 0
+    assert off.read("b") is not off.read("b") and off.read("b").embedding.flags.writeable
+
+
 def save_image(path: Path, seed: int, size: tuple[int, int] = (40, 36)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = np.random.default_rng(seed).integers(0, 256, size=(*size, 3), dtype=np.uint8)
@@ -142,6 +164,22 @@ def test_extraction_resumes_and_adds_new_videos(tiny_model: Path, tmp_path: Path
     assert sorted(FeatureStore.open(tmp_path / "store")) == ["a", "b"]
     with pytest.raises(FaceaffectError, match="use another output folder"):
         extract_features([tmp_path / "in"], tmp_path / "store", model=tiny_model, stride=2)
+
+
+def test_an_interrupted_run_of_images_keeps_what_it_wrote(tiny_model: Path, tmp_path: Path) -> None:
+    for index in range(5):
+        save_image(tmp_path / "in" / f"face{index}.png", index)
+
+    def interrupt(done: int, total: int) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract_features([tmp_path / "in"], tmp_path / "store", model=tiny_model, progress=interrupt)
+    kept = sorted(FeatureStore.open(tmp_path / "store"))  # saved at the interruption, not 5 s later
+    assert len(kept) >= 2 and kept == [f"face{i}" for i in range(len(kept))]
+    resumed = extract_features([tmp_path / "in"], tmp_path / "store", model=tiny_model)
+    assert resumed.skipped == kept and resumed.written == [f"face{i}" for i in range(len(kept), 5)]
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from faceaffect.cli import analyze, crops, export, features, heads, train  # noqa: F401  (registers the commands)
+from faceaffect.cli import analyze, crops, export, features, heads, serve, train  # noqa: F401  (registers them)
 from faceaffect.cli.common import app, one_line, say
 from faceaffect.core.io import WRITE_FAILURES
 

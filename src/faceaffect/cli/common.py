@@ -118,11 +118,11 @@ MaxImagePixelsOption = Annotated[
         f"or ${env_name('max_image_pixels')}).",
     ),
 ]
-MaxImagePixelsOption = Annotated[
+MaxFramePixelsOption = Annotated[
     int | None,
     typer.Option(
         min=1,
-        help=f"Skip images with more pixels, as decompression bombs (default {Limits().max_image_pixels}, "
-        f"or ${env_name('max_image_pixels')}).",
+        help=f"Refuse videos whose frames have more pixels, before decoding (default "
+        f"{Limits().max_frame_pixels}, or ${env_name('max_frame_pixels')}).",
     ),
 ]

@@ -6,6 +6,7 @@ it, and :func:`raised_limits` to change it for a block of code (the CLI's ``--ma
 limit               default      environment variable              what it bounds
 ==================  ===========  ================================  ======================================
 max_image_pixels    200 000 000  ``FACEAFFECT_MAX_IMAGE_PIXELS``   width x height of an image file
+max_frame_pixels    16 777 216   ``FACEAFFECT_MAX_FRAME_PIXELS``   width x height of a video's frames
 max_download_bytes  2 GiB        ``FACEAFFECT_MAX_DOWNLOAD_BYTES`` a weight download of no known size
 max_archive_bytes   1 GiB        ``FACEAFFECT_MAX_ARCHIVE_BYTES``  dataset archive members in memory
 max_config_bytes    64 MiB       ``FACEAFFECT_MAX_CONFIG_BYTES``   a config.json, YAML config, manifest
@@ -33,6 +34,7 @@ class Limits:
     """The limits in force (see the module docstring)."""
 
     max_image_pixels: int = 200_000_000  # a 200-megapixel phone photo; 600 MB as RGB
+    max_frame_pixels: int = 4096 * 4096  # 4K passes; a small file of huge frames is refused undecoded
     max_download_bytes: int = 2 << 30  # the published models are 5-60 MB
     max_archive_bytes: int = 1 << 30  # the FER+ train archive holds about 50 MB
     max_config_bytes: int = 64 << 20  # configs are a few KB; a manifest of 100 000 videos about 25 MB

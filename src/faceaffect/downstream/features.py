@@ -23,8 +23,9 @@ skipping the videos already listed. The manifest is read, changed and written un
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,13 +116,22 @@ class VideoEntry:
 
 @dataclass
 class FeatureStore:
-    """A folder of per-video feature files and its manifest; see the module docstring."""
+    """A folder of per-video feature files and its manifest; see the module docstring.
+
+    :meth:`read` keeps the most recently read videos in memory, up to ``cache_bytes`` of arrays (default
+    128 MiB; 0 turns it off), so the several passes of training and tuning read each file once when the
+    store fits (a store of many short videos, such as images, costs a file open per video and pass).
+    """
 
     root: Path
     model: dict[str, Any]
     storage: str = "parquet"
     settings: dict[str, Any] = field(default_factory=dict)
     videos: dict[str, VideoEntry] = field(default_factory=dict)
+    cache_bytes: int = 128 * 2**20
+    _cache: OrderedDict[str, VideoFeatures] = field(default_factory=OrderedDict, repr=False, compare=False)
+    _cached_bytes: int = field(default=0, repr=False, compare=False)
+    _pending: dict[str, VideoEntry] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def open(cls, root: str | Path) -> FeatureStore:
@@ -221,35 +231,73 @@ class FeatureStore:
         with atomic_path(self.root / MANIFEST) as tmp:
             tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
 
-    def write(self, features: VideoFeatures, entry: VideoEntry) -> None:
-        """Write one video's rows atomically, then record ``entry`` in the manifest."""
+    def write(self, features: VideoFeatures, entry: VideoEntry, *, manifest: bool = True) -> None:
+        """Write one video's rows atomically, then record ``entry`` in the manifest.
+
+        With ``manifest=False`` the entry waits in memory for the next :meth:`flush` (writers of many small
+        videos flush now and then: entering each one costs a manifest read and write, O(videos^2) in all).
+        """
         _check_video_id(features.video)
         entry.file = f"features/{features.video}.{self.storage}"
         entry.rows = len(features)
         entry.frames_with_face = len(np.unique(features.frames))
         with atomic_path(self.root / entry.file) as tmp:
             (_write_parquet if self.storage == "parquet" else _write_npz)(features, tmp)
-        self._record(features.video, entry)
+        self._forget(features.video)
+        self._record(features.video, entry, flush=manifest)
 
-    def _record(self, video: str, entry: VideoEntry) -> None:
-        """Enter one video in the manifest, keeping the videos other runs entered meanwhile: the manifest
-        is read again, changed and written while this process holds the store's lock."""
+    def _record(self, video: str, entry: VideoEntry, *, flush: bool = True) -> None:
+        self.videos[video] = entry
+        self._pending[video] = entry
+        if flush:
+            self.flush()
+
+    def flush(self) -> None:
+        """Enter the videos written since the last flush in the manifest, keeping the videos other runs
+        entered meanwhile: the manifest is read again, changed and written while this process holds the
+        store's lock."""
+        if not self._pending:
+            return
         with locked(self.root / LOCK):
             if (self.root / MANIFEST).is_file():
                 self.videos = FeatureStore.open(self.root).videos
-            self.videos[video] = entry
+            self.videos.update(self._pending)
+            self._pending.clear()
             self.save_manifest()
 
     def read(self, video: str) -> VideoFeatures:
-        """All rows of one video."""
+        """All rows of one video (read-only arrays when they come from the cache)."""
+        cached = self._cache.get(video)
+        if cached is not None:
+            self._cache.move_to_end(video)
+            return cached
         if video not in self:
             raise InputError(f"video {video!r} is not in the feature store {self.root}")
         path = self.root / self.videos[video].file
         dims = (int(self.model["embedding_dim"]), len(self.labels), bool(self.model["has_va"]))
         try:
-            return (_read_parquet if path.suffix == ".parquet" else _read_npz)(video, path, *dims)
+            features = (_read_parquet if path.suffix == ".parquet" else _read_npz)(video, path, *dims)
         except (OSError, KeyError, ValueError) as error:
             raise InputError(f"cannot read features of {video!r} from {path}: {error}") from None
+        self._remember(features)
+        return features
+
+    def _remember(self, features: VideoFeatures) -> None:
+        arrays = _arrays(features)
+        size = sum(a.nbytes for a in arrays)
+        if size > self.cache_bytes:
+            return
+        for array in arrays:
+            array.flags.writeable = False  # shared by every later reader of this video
+        self._cache[features.video] = features
+        self._cached_bytes += size
+        while self._cached_bytes > self.cache_bytes:
+            self._forget(next(iter(self._cache)))
+
+    def _forget(self, video: str) -> None:
+        dropped = self._cache.pop(video, None)
+        if dropped is not None:
+            self._cached_bytes -= sum(a.nbytes for a in _arrays(dropped))
 
     def write_audio(self, video: str, times: np.ndarray, hidden: np.ndarray) -> None:
         """Store an audio encoder's states (T, H) at ``times`` (T,) seconds for a video already written."""
@@ -265,6 +313,11 @@ class FeatureStore:
             raise InputError(f"no audio features for {video!r} in {self.root} (extract with --audio-model)")
         with np.load(self.root / entry.audio) as data:
             return data["times"], data["hidden"]
+
+
+def _arrays(features: VideoFeatures) -> list[np.ndarray]:
+    values = (getattr(features, f.name) for f in fields(features))
+    return [value for value in values if isinstance(value, np.ndarray)]
 
 
 def _check_video_id(video: str) -> None:
