@@ -104,7 +104,6 @@ class Analyzer:
         self, source: SourceLike, progress: Progress | None = None
     ) -> Iterator[tuple[np.ndarray, FrameResult]]:
         """(RGB frame, result) pairs as they are ready, for live display or drawing."""
-        keep_large_blocks_mapped()  # per-frame buffers must not fragment the heap around the results kept
         frames = self.open(source)
         for item, result in self._pipeline(frames, self._frame_tracker(frames.kind), progress, 0):
             yield item.frame.image, result
@@ -184,6 +183,7 @@ class Analyzer:
     def _pipeline(
         self, frames: Source, tracker: FrameTracker, progress: Progress | None, done: int
     ) -> Iterator[tuple[TrackedFrame, FrameResult]]:
+        keep_large_blocks_mapped()  # per-frame buffers must not fragment the heap around what is kept
         live = frames.kind == SourceKind.CAMERA  # live: each frame as soon as tracked, not in batches
         max_frames = 1 if live else self.recognizer.batch_size
         tracked = _tracked(_counted(frames, progress, done), tracker)
