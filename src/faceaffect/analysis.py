@@ -36,6 +36,7 @@ from faceaffect.results import AnalysisResult
 from faceaffect.sink.base import Mark, RunEnd, RunInfo
 from faceaffect.sink.protocol import Sink
 from faceaffect.video.decode import DecodedFrame, SourceKind
+from faceaffect.video.memory import keep_large_blocks_mapped
 from faceaffect.video.prefetch import prefetched
 from faceaffect.video.smoothing import SmoothingWindow
 from faceaffect.video.sources import Source, open_source
@@ -182,6 +183,7 @@ class Analyzer:
     def _pipeline(
         self, frames: Source, tracker: FrameTracker, progress: Progress | None, done: int
     ) -> Iterator[tuple[TrackedFrame, FrameResult]]:
+        keep_large_blocks_mapped()  # per-frame buffers must not fragment the heap around what is kept
         live = frames.kind == SourceKind.CAMERA  # live: each frame as soon as tracked, not in batches
         max_frames = 1 if live else self.recognizer.batch_size
         tracked = _tracked(_counted(frames, progress, done), tracker)
