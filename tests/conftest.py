@@ -5,23 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pytest
+from availability import unavailable
 
 SHARED_DATA = Path(
     os.environ.get("FACEAFFECT_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 ).resolve()
-STRICT = os.environ.get("FACEAFFECT_TEST_STRICT") == "1"
-
-
-def unavailable(reason: str) -> NoReturn:
-    """A test's real component (sample data, a browser, a cluster) is missing: skip with the reason, or,
-    where everything must run (``FACEAFFECT_TEST_STRICT=1``, as CI sets it), fail."""
-    if STRICT:
-        pytest.fail(f"{reason} (FACEAFFECT_TEST_STRICT=1: nothing may be skipped)", pytrace=False)
-    pytest.skip(reason)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -38,6 +38,8 @@ class RuntimeOptions:
     onnx (ONNX Runtime), torch, or auto (ONNX Runtime on CPU when an ONNX file exists, torch on GPU).
     ``threads``: ONNX Runtime threads per batch (default: 1, with one batch in flight per physical core).
     ``batch_size``: faces per batch at most. ``offline``: never download (None: ``FACEAFFECT_OFFLINE``).
+    ``cores``: CPU cores ONNX Runtime fills, ``cores // threads`` batches in flight (default: the physical
+    cores this process may run on; a corpus worker that shares a machine with others gets its share).
     """
 
     model: str = DEFAULT_MODEL
@@ -46,6 +48,7 @@ class RuntimeOptions:
     threads: int | None = None
     batch_size: int = 32
     offline: bool | None = None
+    cores: int | None = None
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -53,6 +56,7 @@ class RuntimeOptions:
             raise FaceaffectError(f"unknown engine {self.engine!r}; use {', '.join(ENGINES)}")
         _at_least(self, "batch_size", 1)
         _at_least(self, "threads", 1)
+        _at_least(self, "cores", 1)
 
     replace = dataclasses.replace
     to_dict = asdict

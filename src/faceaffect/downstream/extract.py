@@ -33,6 +33,7 @@ from faceaffect.downstream.abaw import parse_frame_name
 from faceaffect.downstream.features import FeatureStore, VideoEntry, VideoFeatures, model_info
 from faceaffect.hub.registry import DEFAULT_MODEL
 from faceaffect.images import IMAGE_SUFFIXES, load_image
+from faceaffect.options import RuntimeOptions
 from faceaffect.preprocess import crop_box
 from faceaffect.recognizer import Recognizer
 from faceaffect.video.sources import VIDEO_SUFFIXES
@@ -105,6 +106,85 @@ class ExtractionReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
+def store_settings(
+    has_videos: bool,
+    detector: str,
+    detect_images: bool,
+    min_face_size: float,
+    stride: int,
+    audio: str | None = None,
+) -> dict[str, Any]:
+    """What a store records about how its videos were extracted (a store is resumed only with the same);
+    ``has_videos``: whether any input is a video file (else the detector may go unused)."""
+    return {
+        "detector": detector if detect_images or has_videos else None,
+        "detect_images": detect_images,
+        "min_face_size": min_face_size,
+        "stride": stride,
+        "audio": audio,
+    }
+
+
+class FeatureExtractor:
+    """The models of a feature extraction, loaded once (the detector when first needed), giving the features
+    of one source at a time: :func:`extract_features` runs one over its inputs, a corpus run one per worker.
+
+    ``model`` is a registered name, a saved folder or a ``MultiTaskModel`` (default: ``runtime.model``);
+    ``runtime`` says how it runs; the other arguments are :func:`extract_features`'s.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | Any = None,
+        *,
+        runtime: RuntimeOptions | None = None,
+        detector: str = "blazeface",
+        detect_images: bool = False,
+        min_face_size: float = 32.0,
+        stride: int = 1,
+    ) -> None:
+        if stride < 1:
+            raise InputError(f"stride must be at least 1, got {stride}")
+        self.recognizer = Recognizer(model, options=runtime or RuntimeOptions())
+        self.detector_name = detector
+        self.detect_images = detect_images
+        self.min_face_size = min_face_size
+        self.stride = stride
+        self._analyzer: Analyzer | None = None
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """Detection, tracking and recognition of decoded videos (and images with ``detect_images``)."""
+        if self._analyzer is None:
+            from faceaffect.analysis import Analyzer
+            from faceaffect.detect import create_detector
+
+            detector = create_detector(self.detector_name, min_face_size=self.min_face_size)
+            self._analyzer = Analyzer(
+                self.recognizer, detector, stride=self.stride, embeddings=True, max_gap=0
+            )
+        return self._analyzer
+
+    def create_store(
+        self, out: str | Path, sources: Sequence[Source], storage: str = "parquet", audio: str | None = None
+    ) -> FeatureStore:
+        """The store at ``out`` for these sources, created or resumed (same model and settings only)."""
+        has_videos = any(s.kind == "video" for s in sources)
+        settings = store_settings(
+            has_videos, self.detector_name, self.detect_images, self.min_face_size, self.stride, audio
+        )
+        return FeatureStore.create(out, model_info(self.recognizer.config), storage, settings)
+
+    def extract(
+        self, source: Source, failures: list[tuple[str, str]], progress: Progress | None = None
+    ) -> tuple[VideoFeatures, VideoEntry]:
+        """The features of one source; unreadable images are appended to ``failures`` and left out."""
+        if source.kind == "video":
+            return _video_features(source, self.analyzer, progress)
+        detector = self.analyzer.detector if self.detect_images else None
+        return _image_features(source, self.recognizer, detector, failures)
+
+
 def extract_features(
     inputs: Sequence[str | Path],
     out: str | Path,
@@ -129,43 +209,30 @@ def extract_features(
     given, also stores the encoder's states of each video file's sound track. ``engine`` and ``threads`` are
     the :class:`~faceaffect.recognizer.Recognizer`'s.
     """
-    if stride < 1:
-        raise InputError(f"stride must be at least 1, got {stride}")
     sources = discover_sources(inputs)
     if not sources:
         raise InputError("no videos, frame folders or images found in " + ", ".join(map(str, inputs)))
-    recognizer = Recognizer(
-        model, device=device, batch_size=batch_size, offline=offline, engine=engine, threads=threads
+    runtime = RuntimeOptions(
+        device=device, engine=engine, threads=threads, batch_size=batch_size, offline=offline
     )
-    needs_detector = detect_images or any(s.kind == "video" for s in sources)
-    settings = {
-        "detector": detector if needs_detector else None,
-        "detect_images": detect_images,
-        "min_face_size": min_face_size,
-        "stride": stride,
-        "audio": None if audio is None else audio.name,
-    }
-    store = FeatureStore.create(out, model_info(recognizer.config), storage, settings)
+    extractor = FeatureExtractor(
+        model,
+        runtime=runtime,
+        detector=detector,
+        detect_images=detect_images,
+        min_face_size=min_face_size,
+        stride=stride,
+    )
+    store = extractor.create_store(out, sources, storage, None if audio is None else audio.name)
     report = ExtractionReport(store)
-    face_detector, analyzer = None, None
-    if needs_detector:
-        from faceaffect.analysis import Analyzer
-        from faceaffect.detect import create_detector
-
-        face_detector = create_detector(detector, min_face_size=min_face_size)
-        analyzer = Analyzer(recognizer, face_detector, stride=stride, embeddings=True, max_gap=0)
     counts = [s.frame_count(stride) for s in sources]
     total, done = sum(counts), 0
     for source, count in zip(sources, counts, strict=True):
         if source.video in store:
             report.skipped.append(source.video)
-        elif source.kind == "video":
-            step = None if progress is None else _offset(progress, done, total)
-            store.write(*_video_features(source, analyzer, step))
-            report.written.append(source.video)
         else:
-            detect = face_detector if detect_images else None
-            store.write(*_image_features(source, recognizer, detect, report.failures))
+            step = None if progress is None or source.kind != "video" else _offset(progress, done, total)
+            store.write(*extractor.extract(source, report.failures, step))
             report.written.append(source.video)
         if audio is not None and source.kind == "video" and store.videos[source.video].audio is None:
             _write_audio(store, source, audio)  # also completes a run interrupted between video and audio

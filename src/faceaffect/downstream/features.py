@@ -195,14 +195,24 @@ class FeatureStore:
 
     def write(self, features: VideoFeatures, entry: VideoEntry) -> None:
         """Write one video's rows atomically, then record ``entry`` in the manifest."""
+        self.record(features.video, self.write_file(features, entry))
+
+    def write_file(self, features: VideoFeatures, entry: VideoEntry) -> VideoEntry:
+        """Write one video's rows atomically and complete its ``entry``, without entering it in the manifest
+        (the workers of a corpus run write files; its driver alone keeps the manifest, see :meth:`record`)."""
         _check_video_id(features.video)
         entry.file = f"features/{features.video}.{self.storage}"
         entry.rows = len(features)
         entry.frames_with_face = len(np.unique(features.frames))
         with atomic_path(self.root / entry.file) as tmp:
             (_write_parquet if self.storage == "parquet" else _write_npz)(features, tmp)
-        self.videos[features.video] = entry
-        self.save_manifest()
+        return entry
+
+    def record(self, video: str, entry: VideoEntry, *, save: bool = True) -> None:
+        """Enter a written video in the manifest, and save it (``save=False``: the caller saves it later)."""
+        self.videos[video] = entry
+        if save:
+            self.save_manifest()
 
     def read(self, video: str) -> VideoFeatures:
         """All rows of one video."""

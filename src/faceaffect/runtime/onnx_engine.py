@@ -81,7 +81,8 @@ class OnnxEngine:
     """Runs an ONNX model of either layout (see ``faceaffect.onnx.graph``) on normalised batches.
 
     ``model`` is a ``.onnx`` file or its bytes; ``threads`` is the intra-op threads of one ``run`` call
-    (default 1 on CPU); ``concurrency`` = physical cores // threads on CPU, 1 on a GPU.
+    (default 1 on CPU); ``concurrency`` = ``cores`` (default: the physical cores) // threads on CPU, 1 on a
+    GPU.
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class OnnxEngine:
         *,
         device: str = "cpu",
         threads: int | None = None,
+        cores: int | None = None,
     ) -> None:
         import onnx
         import onnxruntime as ort
@@ -112,7 +114,9 @@ class OnnxEngine:
         on_cpu = providers == ["CPUExecutionProvider"]
         options.intra_op_num_threads = threads or (1 if on_cpu else physical_cores())
         options.inter_op_num_threads = 1
-        self.concurrency = max(1, physical_cores() // options.intra_op_num_threads) if on_cpu else 1
+        self.concurrency = (
+            max(1, (cores or physical_cores()) // options.intra_op_num_threads) if on_cpu else 1
+        )
         self.preferred_batch = CPU_BATCH if on_cpu else None
         try:
             self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
