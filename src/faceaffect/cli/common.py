@@ -53,7 +53,8 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 def progress_display(disable: bool = False, *extra: ProgressColumn) -> Progress:
     """The one progress display of every command: description, bar, done/total, the ``extra`` columns
-    (a rate), time left; on stderr."""
+    (a rate), time left; on stderr, when it is a terminal (elsewhere a transient bar shows nothing but
+    would leave a blank line before the messages)."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -61,7 +62,7 @@ def progress_display(disable: bool = False, *extra: ProgressColumn) -> Progress:
         *extra,
         TimeRemainingColumn(),
     )
-    return Progress(*columns, console=stderr, transient=True, disable=disable)
+    return Progress(*columns, console=stderr, transient=True, disable=disable or not stderr.is_terminal)
 
 
 @contextmanager
