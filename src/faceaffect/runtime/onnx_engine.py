@@ -34,10 +34,14 @@ from faceaffect.onnx.graph import (
 from faceaffect.runtime.base import EngineOutput
 
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
-CPU_BATCH = 4
+CPU_BATCH = 1
 """Faces per single-threaded CPU run: small batches stay in cache. On 2 cores (EfficientNet-B0, 64 faces, two
 batches in flight) 1-4 faces per batch gave 125-134 faces/s, 8 gave 115-125, 16 gave 98-111, 32 gave 93-103;
-MobileFaceNet 112 px 92-97 at 2-4 and 76-86 at 16-32; at 48 px every size from 4 to 32 gave about 450."""
+MobileFaceNet 112 px 92-97 at 2-4 and 76-86 at 16-32; at 48 px every size from 4 to 32 gave about 450. On a
+2-core Xeon (2 MB L2 per core), CPU ms per face at 1 / 2 / 4 faces per run, medians of alternating rounds:
+the embedded 64 px model (mirror-averaged) 5.83 / 6.38 / 6.53, MobileFaceNet 112 px 9.92 / 10.19 / 11.25,
+EfficientNet-B0 10.80 / 11.63 / 11.51; a folder of 180x192 portraits through analyze 13.4 ms CPU per image
+at 1 against 14.1 at 4."""
 
 
 def physical_cores() -> int:
