@@ -5,7 +5,9 @@ stopped (every process it started) however the tests end."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -32,10 +34,6 @@ CLIPS = (
 )
 OPTIONS = AnalyzerOptions(max_frames=FRAMES)
 START_SECONDS = 90.0
-RAY_ENVIRONMENT = {  # a private cluster on 127.0.0.1: no usage reports, no token written to ~/.ray
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_AUTH_MODE": "disabled",
-}
 
 
 @pytest.fixture(scope="session")
@@ -136,17 +134,17 @@ def _wait_for_nodes(address: str, count: int, nodes: list[subprocess.Popen[bytes
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[str]:
-    """The address of a head node and a worker node (one CPU each) on 127.0.0.1 (drivers started by the
-    tests, in this process or in others, inherit the environment that reaches it)."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
+    """The address of a head node and a worker node (one CPU each) on 127.0.0.1. Drivers (this process and
+    those the tests start) reach it with the environment set here, before Ray is first imported: Ray reads
+    its authentication mode once."""
+    if importlib.util.find_spec("ray") is None:
         unavailable("ray is not installed (pip install 'faceaffect[ray]')")
     temp = Path(tempfile.mkdtemp(prefix="fa-ray-", dir="/tmp"))  # short: Ray's socket paths live here
     address = f"127.0.0.1:{free_port()}"
     nodes: list[subprocess.Popen[bytes]] = []
-    environment = pytest.MonkeyPatch()
-    for name, value in RAY_ENVIRONMENT.items():
+    environment = pytest.MonkeyPatch()  # no usage reports; Ray's token authentication with a token of its own
+    for name, value in (("RAY_USAGE_STATS_ENABLED", "0"), ("RAY_AUTH_MODE", "token"),
+                        ("RAY_AUTH_TOKEN", secrets.token_hex(32))):  # fmt: skip
         environment.setenv(name, value)
     try:
         nodes.append(_start_node(

@@ -9,6 +9,7 @@ every outcome in the output folder's manifest as it comes.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -109,10 +110,19 @@ def run_batch(
             tasks = unique_names(tasks, {record.name: record.input for record in manifest.records.values()})
         finished = {task.path for task in tasks if _finished(task, manifest, store, out)}
         report = BatchReport(out, already_done=[task.path for task in tasks if task.path in finished])
-        pending = [task for task in tasks if task.path not in finished]
+        pending = sorted((task for task in tasks if task.path not in finished), key=_size, reverse=True)
         if pending:
             _run(pending, job, pool, manifest, store, report, progress, on_record)
     return report
+
+
+def _size(task: Task) -> int:
+    """Bytes to read for an input: the longest inputs go first, so no worker is left with one at the end
+    while the others idle."""
+    try:
+        return sum(os.stat(path).st_size for path in task.files or (task.path,))
+    except OSError:
+        return 0
 
 
 def _finished(task: Task, manifest: Manifest, store: FeatureStore | None, out: Path) -> bool:
