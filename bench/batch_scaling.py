@@ -6,7 +6,9 @@ The bound: each stage of the analysis (decode; detection and tracking; recogniti
 preprocessing) timed alone on one thread over the same inputs, as bench/video_vs_reference.py's profile
 does; frames x cores / CPU seconds of all stages is the most the cores can give. The local pool should reach
 90 % of it, Ray should be within 10 % of the local pool. Ray's overhead per input: its run's wall time less
-the local pool's, per input (actors' start and model loading excluded from both, reported apart).
+the local pool's, per input (actors' start and model loading excluded from both, reported apart). CPU per
+frame (single process; local workers with their start) against the stages' sum shows what the pipeline adds,
+whatever share of the cores other processes leave.
 
 Modes alternate trial by trial (single, local, Ray) so load from other processes hits all alike.
 
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import secrets
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,23 +63,37 @@ def stage_bound(paths: list[str], options) -> tuple[dict[str, float], int]:
     return cpu, frames
 
 
-def single(analyzer, paths: list[str]) -> tuple[float, int]:
-    """(wall seconds, frames) of analysing each input in turn in this process, the models loaded."""
-    start, frames = time.perf_counter(), 0
+def single(analyzer, paths: list[str]) -> Run:
+    """Analysing each input in turn in this process, the models loaded."""
+    start, cpu, frames = time.perf_counter(), time.process_time(), 0
     for path in paths:
         frames += len(analyzer.analyze(path).frames)
-    return time.perf_counter() - start, frames
+    return Run(time.perf_counter() - start, 0.0, frames, time.process_time() - cpu)
 
 
-def pooled(engine: str, out: Path, options) -> tuple[float, float, int]:
-    """(wall seconds after the workers started, seconds to start them, frames) of one ``batch`` run."""
+def pooled(engine: str, out: Path, options) -> Run:
+    """One ``batch`` run; its CPU time is known for local workers (this process's children) only."""
     from faceaffect.batch import Job, PoolOptions, run_batch
 
     shutil.rmtree(out, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     report = run_batch([VIDEOS], out, Job(str(out), analysis=options), PoolOptions(engine=engine))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if report.failed:
         raise SystemExit(f"{engine}: {report.failed[0].input} failed: {report.failed[0].error}")
-    return report.seconds - report.start_seconds, report.start_seconds, report.frames
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime if engine == "local" else None
+    return Run(report.seconds - report.start_seconds, report.start_seconds, report.frames, cpu)
+
+
+@dataclass
+class Run:
+    """Wall seconds (workers started), seconds to start the workers, frames, CPU seconds (None: unknown;
+    for the local pool with the workers' start)."""
+
+    wall: float
+    start: float
+    frames: int
+    cpu: float | None
 
 
 def main() -> None:
@@ -109,25 +127,26 @@ def main() -> None:
     ray_start = time.perf_counter() - start
     analyzer = Analyzer(options=options)
     names = ("single-process analyze", "local pool", "Ray")
-    runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in names}
+    runs: dict[str, list[Run]] = {name: [] for name in names}
     root = Path(tempfile.mkdtemp(prefix="faceaffect-scaling-"))
     try:
         single(analyzer, paths[:1])  # warm: files in the page cache
         for _ in range(args.trials):
-            wall, counted = single(analyzer, paths)
-            runs["single-process analyze"].append((wall, 0.0, counted))
+            runs["single-process analyze"].append(single(analyzer, paths))
             for name, engine in (("local pool", "local"), ("Ray", "ray")):
                 runs[name].append(pooled(engine, root / engine, options))
     finally:
         ray.shutdown()
         shutil.rmtree(root, ignore_errors=True)
-    walls = {name: statistics.median(wall for wall, _, _ in trials) for name, trials in runs.items()}
+    walls = {name: statistics.median(run.wall for run in trials) for name, trials in runs.items()}
     for name, trials in runs.items():
-        wall, started = walls[name], statistics.median(s for _, s, _ in trials)
-        counted = trials[-1][2]
+        wall, counted = walls[name], trials[-1].frames
+        started = statistics.median(run.start for run in trials)
+        cpus = [run.cpu for run in trials if run.cpu is not None]
+        used = f", {1000 * statistics.median(cpus) / counted:.2f} ms CPU per frame" if cpus else ""
         print(f"{name:23s} {len(paths) / wall:6.3f} inputs/s, {counted / wall:6.1f} frames/s "
               f"({counted / wall / bound:5.1%} of the bound), median of {len(trials)}; workers' start "
-              f"{started:.1f} s")  # fmt: skip
+              f"{started:.1f} s{used}")  # fmt: skip
     overhead = (walls["Ray"] - walls["local pool"]) / len(paths)
     print(
         f"Ray against the local pool: {walls['local pool'] / walls['Ray']:.1%} of its rate; overhead "

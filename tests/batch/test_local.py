@@ -71,15 +71,15 @@ def run_driver(*arguments: object) -> subprocess.Popen[bytes]:
 def kill_after_first_record(
     driver: subprocess.Popen[bytes], manifest: Path, timeout: float = 300
 ) -> set[str]:
-    """SIGKILL the driver as soon as its manifest records an input; the inputs recorded by then."""
+    """SIGKILL the driver as soon as its manifest records an input done; the inputs done by then."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and driver.poll() is None:
         if manifest.is_file():
             recorded = pd.read_csv(manifest, keep_default_na=False)
-            if len(recorded):
+            if (recorded.status == "done").any():
                 driver.kill()
                 driver.wait()
-                return set(recorded.input)
+                return set(recorded.input[recorded.status == "done"])
         time.sleep(0.05)
     driver.kill()
     pytest.fail(f"the driver recorded no input before it ended (exit code {driver.wait()})", pytrace=False)
@@ -91,6 +91,7 @@ def assert_resumes(clips: list[Path], reference: dict[str, pd.DataFrame], out: P
     recorded = kill_after_first_record(run_driver(*clips, "-o", out, *engine), out / "manifest.csv")
     assert len(recorded) < len(clips)
     before = pd.read_csv(out / "manifest.csv", keep_default_na=False).set_index("input")
+    assert sorted(before.index) == sorted(reference)  # every input listed from the start, pending or done
     again = run_driver(*clips, "-o", out, *engine, "-q")
     _, stderr = again.communicate(timeout=600)
     assert again.returncode == 0, stderr.decode()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from faceaffect.batch.inputs import Task, analysis_tasks, feature_tasks, unique_names
-from faceaffect.batch.manifest import DONE, FAILED, Manifest, Record, check_settings, claimed
+from faceaffect.batch.manifest import DONE, FAILED, PENDING, Manifest, Record, check_settings, claimed
 from faceaffect.batch.pool import Finished, WorkerPool
 from faceaffect.batch.worker import Job
 from faceaffect.core.errors import FaceaffectError, InputError
@@ -108,12 +108,23 @@ def run_batch(
         manifest = Manifest(out, on_save=None if store is None else store.save_manifest)
         if store is None:
             tasks = unique_names(tasks, {record.name: record.input for record in manifest.records.values()})
-        finished = {task.path for task in tasks if _finished(task, manifest, store, out)}
-        report = BatchReport(out, already_done=[task.path for task in tasks if task.path in finished])
-        pending = sorted((task for task in tasks if task.path not in finished), key=_size, reverse=True)
+        done = [task for task in tasks if _finished(task, manifest, store, out)]
+        report = BatchReport(out, already_done=[task.path for task in done])
+        pending = _pending([task for task in tasks if task not in done], manifest, job)
         if pending:
             _run(pending, job, pool, manifest, store, report, progress, on_record)
     return report
+
+
+def _pending(tasks: list[Task], manifest: Manifest, job: Job) -> list[Task]:
+    """The inputs to run, largest first, each listed in the manifest (pending, unless an earlier run's
+    failure is there): if the run stops, the manifest shows what is left."""
+    for task in tasks:
+        pending = Record(task.path, task.name, task.kind, PENDING, job.output(task))
+        manifest.records.setdefault(task.path, pending)
+    if tasks:
+        manifest.save()
+    return sorted(tasks, key=_size, reverse=True)
 
 
 def _size(task: Task) -> int:

@@ -9,7 +9,7 @@ Columns of ``manifest.csv``:
 input       the input's absolute path
 name        its outputs' path in the folder, without suffix (features: the video id)
 kind        video, image, images (a folder of images) or, for features, frames
-status      done or failed (inputs not yet run are absent)
+status      done, failed, or pending (not run yet: listed from the start of a run)
 output      the table (features: the feature file), relative to the output folder
 frames      frames (images) analysed
 faces       faces found (table rows)
@@ -39,8 +39,9 @@ from faceaffect.core.io import atomic_path, write_table
 MANIFEST = "manifest.csv"
 SETTINGS = "batch.json"
 LOCK = ".batch.lock"
-DONE, FAILED = "done", "failed"
-SAVE_SHARE = 0.05  # the manifest is rewritten at most this fraction of the time (big runs save less often)
+DONE, FAILED, PENDING = "done", "failed", "pending"
+SAVE_SECONDS_PER_ROW = 1e-4  # the manifest is rewritten at most every 0.1 ms per row (100,000 inputs: every
+# 10 s), so that rewriting it stays a small share of a run however many inputs it has
 
 
 @dataclass
@@ -75,7 +76,7 @@ COLUMNS = [field.name for field in fields(Record) if field.name != "entry"]
 
 class Manifest:
     """``manifest.csv`` of an output folder: the rows of earlier runs, updated as inputs finish. Saving
-    rewrites the file atomically, at most ``SAVE_SHARE`` of the time, and always on :meth:`save`;
+    rewrites the file atomically, at most every ``SAVE_SECONDS_PER_ROW`` per row, and always on :meth:`save`;
     ``on_save`` is called each time (to save what the records refer to, such as a feature store's own
     manifest)."""
 
@@ -92,13 +93,11 @@ class Manifest:
             self.save()
 
     def save(self) -> None:
-        start = time.monotonic()
         if self.on_save is not None:
             self.on_save()
         rows = [asdict(record) for record in self.records.values()]
         write_table(pd.DataFrame(rows, columns=COLUMNS), self.path)
-        spent = time.monotonic() - start
-        self._next_save = time.monotonic() + spent / SAVE_SHARE
+        self._next_save = time.monotonic() + SAVE_SECONDS_PER_ROW * len(rows)
 
 
 def _read(path: Path) -> dict[str, Record]:
