@@ -14,11 +14,13 @@ faces found of ``analyze`` (one process: decode and detection on a thread ahead 
 
     python bench/folder_speed.py                        # 4000 photos, 2 trials
     python bench/folder_speed.py --images 1000 --trials 3 --keep /tmp/portraits
+    PYTHONPATH=../main/src python bench/folder_speed.py     # another version of faceaffect (before/after)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import resource
 import shutil
@@ -168,11 +170,14 @@ def main() -> None:
         folder = build_folder(args.keep or root / "portraits", args.images)
         print(f"folder: {args.images} portraits {SIZE[0]}x{SIZE[1]} (JPEG) in {folder}\nmachine: {machine()}")
         print(stage_profile(folder))
-        runs: dict[str, list[tuple[int, int, float, float]]] = {"analyze": [], "batch (local)": []}
+        runs: dict[str, list[tuple[int, int, float, float]]] = {"analyze": []}
+        if importlib.util.find_spec("faceaffect.batch") is not None:  # absent from versions before it
+            runs["batch (local)"] = []
         run_analyze(folder)  # warm: files in the page cache, models compiled
         for _ in range(args.trials):
             runs["analyze"].append(run_analyze(folder))
-            runs["batch (local)"].append(run_batch_local(folder, root / "out"))
+            if "batch (local)" in runs:
+                runs["batch (local)"].append(run_batch_local(folder, root / "out"))
         for name, trials in runs.items():
             images, faces = trials[-1][:2]
             rates = [t[0] / t[2] for t in trials]
