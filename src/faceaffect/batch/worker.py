@@ -64,6 +64,10 @@ def _annotated_suffix(result: AnalysisResult) -> str:
     return Path(result.source).suffix if result.kind == SourceKind.IMAGE else ""  # a folder for folders
 
 
+EXTRACTION = {"detector": "blazeface", "detect_images": False, "min_face_size": 32.0, "stride": 1}
+"""The settings of a feature extraction, as ``faceaffect features`` has them by default."""
+
+
 @dataclass(frozen=True)
 class Job:
     """What every input of a run gets: ``out`` (the output folder), the model's ``runtime`` options, and
@@ -75,8 +79,12 @@ class Job:
     analysis: AnalyzerOptions = field(default_factory=AnalyzerOptions)
     outputs: Outputs = field(default_factory=Outputs)
     features: bool = False
-    extraction: dict[str, Any] = field(default_factory=dict)
+    extraction: dict[str, Any] = field(default_factory=lambda: dict(EXTRACTION))
     storage: str = "parquet"
+
+    def __post_init__(self) -> None:
+        if self.outputs.embeddings and not self.analysis.embeddings:  # writing them needs them computed
+            object.__setattr__(self, "analysis", self.analysis.replace(embeddings=True))
 
     to_dict = asdict
 
