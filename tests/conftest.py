@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from availability import unavailable
-
-SHARED_DATA = Path(
-    os.environ.get("FACEAFFECT_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
-).resolve()
+from sample_data import SHARED_DATA, sample_file, unavailable
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,15 +31,24 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium (``apt-get install chromium``, as .ci/run does), for browser tests: its path."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        unavailable("chromium is not installed (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def face_crops() -> list[np.ndarray]:
     """Nine real face crops of several sizes from ../shared/data (aligned 160x160 crops, posed photos)."""
     from faceaffect.images import load_image
 
-    faces = SHARED_DATA / "faces"
+    faces = sample_file("faces")
     paths = sorted((faces / "facenet-pytorch" / "test_images_aligned").glob("*/1.png"))
     paths += sorted((faces / "pyfeat_tests").glob("*-ph.jpg"))
     if len(paths) < 2:
-        pytest.skip(f"face crops not found under {faces}")
+        unavailable(f"face crops not found under {faces}")
     return [load_image(path) for path in paths]
 
 

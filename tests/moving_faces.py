@@ -9,27 +9,18 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 from PIL import Image
+from sample_data import sample_file
 
-ALIGNED = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "faces"
-    / "facenet-pytorch"
-    / "test_images_aligned"
-)
+ALIGNED = "faces/facenet-pytorch/test_images_aligned"
 FACE_SIZE = 96
 WIDTH, HEIGHT = 320, 240
 TOP, BOTTOM = 12, 132  # y of face A (moves right) and face B (moves left)
 
 
 def two_faces() -> tuple[np.ndarray, np.ndarray]:
-    """Two real aligned face crops (paul_rudd, kate_siegel) resized to FACE_SIZE, or a skip."""
-    paths = [ALIGNED / "paul_rudd" / "1.png", ALIGNED / "kate_siegel" / "1.png"]
-    if not all(path.is_file() for path in paths):
-        pytest.skip(f"aligned face crops not found under {ALIGNED}")
+    """Two real aligned face crops (paul_rudd, kate_siegel) resized to FACE_SIZE (or :func:`unavailable`)."""
+    paths = [sample_file(f"{ALIGNED}/{name}/1.png") for name in ("paul_rudd", "kate_siegel")]
     return tuple(np.asarray(Image.open(p).convert("RGB").resize((FACE_SIZE, FACE_SIZE))) for p in paths)
 
 
@@ -56,14 +47,28 @@ def moving_frames(count: int, hide: dict[int, Sequence[int]] | None = None) -> l
 
 
 def write_video(
-    path: Path, frames: Sequence[np.ndarray], fps: int = 25, codec: str = "libx264", pix_fmt: str = "yuv420p"
+    path: Path,
+    frames: Sequence[np.ndarray],
+    fps: int = 25,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    *,
+    movflags: str = "faststart",
+    gop: int | None = None,
+    rotation: tuple[int, bool] | None = None,
 ) -> Path:
-    """Encode RGB frames with PyAV (container from the suffix; MP4/MOV with the index first, "faststart")."""
+    """Encode RGB frames with PyAV (container from the suffix; MP4/MOV with the index first, "faststart",
+    unless ``movflags`` say otherwise). ``gop``: frames between key frames; ``rotation``: (degrees
+    anticlockwise, mirrored) as a display matrix, the way phones store sideways recordings."""
     options = {"x265-params": "log-level=error"} if codec == "libx265" else {}
-    faststart = {"movflags": "faststart"} if path.suffix in (".mp4", ".mov") else {}
-    with av.open(str(path), mode="w", options=faststart) as container:
+    if gop is not None:
+        options["g"] = str(gop)
+    flags = {"movflags": movflags} if path.suffix in (".mp4", ".mov") else {}
+    with av.open(str(path), mode="w", options=flags) as container:
         stream = container.add_stream(codec, rate=Fraction(fps), options=options)
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        if rotation is not None:
+            stream.set_display_rotation(rotation[0], hflip=rotation[1])
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode(None))

@@ -14,7 +14,7 @@ LAYERS = (
     ("core",),
     ("hub",),
     ("onnx", "models", "runtime", "detect", "video", "preprocess", "images", "metrics"),
-    ("options", "recognizer", "analysis", "results", "render"),
+    ("options", "recognizer", "analysis", "results", "render", "sink"),
     ("train", "downstream", "export"),
     ("cli", "serve", "batch", "__main__", "__init__", "_moved"),
 )

@@ -87,3 +87,40 @@ def test_analyze_runs_on_onnx_runtime_alone(onnx_folder, shared_data, tmp_path) 
     assert "LEAKED" not in result.stderr
     rows = out.read_text().splitlines()
     assert len(rows) == 7 and "Happiness" in rows[0] and "valence" in rows[0]
+
+
+TORCH_PARTS = (
+    "faceaffect.models",
+    "faceaffect.train",
+    "faceaffect.runtime.torch_engine",
+    "faceaffect.export",
+    "faceaffect.downstream.fit",
+    "faceaffect.downstream.heads",
+    "faceaffect.downstream.search",
+    "faceaffect.downstream.workflow",
+)
+IMPORT_EVERY_MODULE = """
+import importlib, sys
+from pathlib import Path
+
+import faceaffect
+
+package = Path(faceaffect.__file__).parent
+torch_parts = tuple(sys.argv[1:])
+for path in sorted(package.rglob("*.py")):
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    if name.endswith("__main__") or any(name == p or name.startswith(p + ".") for p in torch_parts):
+        continue
+    importlib.import_module(name)
+    assert "torch" not in sys.modules, f"importing {name} imports torch"
+"""
+
+
+def test_torch_is_imported_only_by_the_modules_that_need_it() -> None:
+    """Every module outside the torch parts (models, training, the torch engine, export, downstream heads)
+    imports without torch, torch installed or not: lazy imports inside functions only."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_MODULE, *TORCH_PARTS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -1,5 +1,5 @@
 """``python -m faceaffect`` runs the command line, e.g. for ``torchrun -m faceaffect train CONFIG``."""
 
-from faceaffect.cli import app
+from faceaffect.cli import main
 
-app(prog_name="faceaffect")
+main()

@@ -12,13 +12,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    a, b = np.asarray(y_true, dtype=np.float64).ravel(), np.asarray(y_pred, dtype=np.float64).ravel()
+def _pair(y_true: ArrayLike, y_pred: ArrayLike, dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and predictions as flat arrays of ``dtype``, of the same non-zero length."""
+    a, b = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
     if a.shape != b.shape:
         raise ValueError(f"length mismatch: {a.size} targets vs {b.size} predictions")
     if a.size == 0:
         raise ValueError("cannot compute a metric over zero samples")
-    return a, b
+    return a.astype(dtype), b.astype(dtype)
 
 
 def ccc(y_true: ArrayLike, y_pred: ArrayLike) -> float:
@@ -50,24 +51,15 @@ def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return float(np.sqrt(np.mean((x - y) ** 2)))
 
 
-def _labels(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    a, b = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
-    if a.shape != b.shape:
-        raise ValueError(f"length mismatch: {a.size} targets vs {b.size} predictions")
-    if a.size == 0:
-        raise ValueError("cannot compute a metric over zero samples")
-    return a.astype(np.int64), b.astype(np.int64)
-
-
 def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Fraction of exact matches between integer labels."""
-    a, b = _labels(y_true, y_pred)
+    a, b = _pair(y_true, y_pred, np.int64)
     return float(np.mean(a == b))
 
 
 def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int | None = None) -> np.ndarray:
     """Counts with rows = true class, columns = predicted class."""
-    a, b = _labels(y_true, y_pred)
+    a, b = _pair(y_true, y_pred, np.int64)
     n = num_classes if num_classes is not None else int(max(a.max(), b.max())) + 1
     matrix = np.zeros((n, n), dtype=np.int64)
     np.add.at(matrix, (a, b), 1)

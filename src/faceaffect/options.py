@@ -15,23 +15,35 @@ faceaffect.core.errors.FaceaffectError: unknown option 'max_gapp'; the options a
 from __future__ import annotations
 
 import dataclasses
-import math
-import typing
 from dataclasses import asdict, dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.validate import check_fields, check_range
 from faceaffect.hub.registry import DEFAULT_MODEL
 from faceaffect.runtime.base import ENGINES
-from faceaffect.video.decode import Sampling
+from faceaffect.video.decode import Sampling, StreamTimeouts
 from faceaffect.video.smoothing import Smoothing
 from faceaffect.video.tracking import TrackingOptions
 
 Options = TypeVar("Options", "RuntimeOptions", "AnalyzerOptions")
+LIMIT_OPTIONS = ("open_timeout", "read_timeout")  # bound waits, never change results
+
+
+class _JsonOptions:
+    """What both kinds of options share: ``replace``, and a round trip through JSON-like data."""
+
+    replace = dataclasses.replace
+    to_dict = asdict
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Options from JSON-like data; unknown keys and wrong types are one-line errors."""
+        return _from_dict(cls, data)
 
 
 @dataclass(frozen=True)
-class RuntimeOptions:
+class RuntimeOptions(_JsonOptions):
     """How a model runs.
 
     ``model``: a registered name or a saved model folder. ``device``: cpu, cuda, cuda:N or auto. ``engine``:
@@ -51,24 +63,16 @@ class RuntimeOptions:
     cores: int | None = None
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_fields(self, "option")
         if self.engine not in ENGINES:
             raise FaceaffectError(f"unknown engine {self.engine!r}; use {', '.join(ENGINES)}")
-        _at_least(self, "batch_size", 1)
-        _at_least(self, "threads", 1)
-        _at_least(self, "cores", 1)
-
-    replace = dataclasses.replace
-    to_dict = asdict
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RuntimeOptions:
-        """Options from JSON-like data; unknown keys and wrong types are one-line errors."""
-        return _from_dict(cls, data)
+        check_range(self, "option", "batch_size", 1)
+        check_range(self, "option", "threads", 1)
+        check_range(self, "option", "cores", 1)
 
 
 @dataclass(frozen=True)
-class AnalyzerOptions:
+class AnalyzerOptions(_JsonOptions):
     """How an input is analysed: detection, frame sampling, tracking, smoothing, embeddings.
 
     ``detector``: blazeface (offline) or dlib; ``min_score``, ``min_face_size``: detector thresholds (None
@@ -80,6 +84,8 @@ class AnalyzerOptions:
     while a tracked face is small). ``track_iou``: least IoU to continue a track. ``min_track_score``: report
     a track once one of its detections scores this much (0: all). ``smooth_frames``, ``smooth_seconds``:
     centred moving mean per track (one of them). ``embeddings``: keep each face's embedding.
+    ``open_timeout``, ``read_timeout``: seconds a camera or network stream may take to answer, and to send
+    the next data. (Sizes of inputs are bounded by ``faceaffect.core.limits``.)
     """
 
     detector: str = "blazeface"
@@ -97,19 +103,15 @@ class AnalyzerOptions:
     smooth_frames: int = 0
     smooth_seconds: float = 0.0
     embeddings: bool = False
+    open_timeout: float = 10.0
+    read_timeout: float = 10.0
 
     def __post_init__(self) -> None:
-        _check_types(self)
-        _at_least(self, "margin", 0)
+        check_fields(self, "option")
+        check_range(self, "option", "margin", 0)
+        for name in ("open_timeout", "read_timeout"):
+            check_range(self, "option", name, 0.001)
         _ = self.sampling, self.tracking, self.smoothing  # each checks its own values
-
-    replace = dataclasses.replace
-    to_dict = asdict
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AnalyzerOptions:
-        """Options from JSON-like data; unknown keys and wrong types are one-line errors."""
-        return _from_dict(cls, data)
 
     @property
     def sampling(self) -> Sampling:
@@ -124,6 +126,14 @@ class AnalyzerOptions:
     @property
     def smoothing(self) -> Smoothing:
         return Smoothing(self.smooth_frames, self.smooth_seconds)
+
+    def result_settings(self) -> dict[str, Any]:
+        """The options that decide the results (all but the limits): what a resumed run must share."""
+        return {name: value for name, value in self.to_dict().items() if name not in LIMIT_OPTIONS}
+
+    @property
+    def timeouts(self) -> StreamTimeouts:
+        return StreamTimeouts(self.open_timeout, self.read_timeout)
 
     @property
     def detector_thresholds(self) -> dict[str, float]:
@@ -160,30 +170,3 @@ def _from_dict(cls: type[Options], data: dict[str, Any]) -> Options:
     if unknown:
         raise FaceaffectError(f"unknown option {unknown[0]!r}; the options are: {', '.join(names)}")
     return cls(**data)
-
-
-def _check_types(options: object) -> None:
-    """Each field holds a value of its declared type (ints count as floats; bools never as numbers)."""
-    hints = typing.get_type_hints(type(options))
-    for field in fields(options):  # type: ignore[arg-type]
-        value = getattr(options, field.name)
-        allowed = typing.get_args(hints[field.name]) or (hints[field.name],)
-        if value is None and type(None) in allowed:
-            continue
-        if not any(_is(value, kind) for kind in allowed if kind is not type(None)):
-            names = " or ".join(kind.__name__ for kind in allowed)
-            raise FaceaffectError(f"option {field.name} must be {names}, got {value!r}")
-
-
-def _is(value: object, kind: type) -> bool:
-    if kind is bool or isinstance(value, bool):
-        return isinstance(value, bool) and kind is bool
-    if kind is float:
-        return isinstance(value, int | float) and math.isfinite(value)
-    return isinstance(value, kind)
-
-
-def _at_least(options: object, name: str, least: float) -> None:
-    value = getattr(options, name)
-    if value is not None and value < least:
-        raise FaceaffectError(f"option {name} must be at least {least}, got {value}")

@@ -35,9 +35,12 @@ def crop_box(image: np.ndarray, box: FaceBox, margin: float = 0.0) -> np.ndarray
 
 
 def resize_square(image: ImageLike, size: int) -> np.ndarray:
-    """Resize straight to (size, size, 3) uint8, ignoring the aspect ratio (bilinear, antialiased)."""
-    pil = image if isinstance(image, Image.Image) else Image.fromarray(to_rgb_array(image))
-    return np.asarray(pil.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+    """Resize straight to (size, size, 3) uint8, ignoring the aspect ratio (bilinear, antialiased); PIL
+    images of other modes than RGB become RGB as :func:`faceaffect.images.to_rgb_array` says (16-bit scaled,
+    alpha on white)."""
+    rgb = isinstance(image, Image.Image) and image.mode == "RGB"
+    pil = image if rgb else Image.fromarray(to_rgb_array(image))
+    return np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
 
 
 def normalize(batch: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:

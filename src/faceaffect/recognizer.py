@@ -4,33 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceaffect.core.errors import InputError
 from faceaffect.core.numeric import softmax
 from faceaffect.core.progress import Progress
 from faceaffect.core.types import FacePrediction
 from faceaffect.hub.registry import ModelConfig
-from faceaffect.images import ImageLike, load_image
+from faceaffect.images import ImageLike
 from faceaffect.options import RuntimeOptions, with_settings
 from faceaffect.preprocess import preprocess
 from faceaffect.runtime.base import Engine, EngineOutput
 from faceaffect.runtime.factory import create_engine
+from faceaffect.video.decode import InputFailure, SourceKind
+from faceaffect.video.sources import ImageFiles
 
 if TYPE_CHECKING:
     from faceaffect.models.multitask import MultiTaskModel
 
 
-@dataclass(frozen=True)
-class CropFailure:
-    """An input that could not be used, and why."""
-
-    path: str
-    reason: str
+CropFailure = InputFailure  # its name in faceaffect 0.1
 
 
 class Recognizer:
@@ -115,23 +111,21 @@ class Recognizer:
 
     def predict_files(
         self, paths: Iterable[str | Path], *, embeddings: bool = False, progress: Progress | None = None
-    ) -> tuple[list[tuple[str, FacePrediction]], list[CropFailure]]:
-        """Predict for crop image files batch by batch; unreadable files are reported, not fatal."""
-        paths = [str(p) for p in paths]
+    ) -> tuple[list[tuple[str, FacePrediction]], list[InputFailure]]:
+        """(path, prediction) of each crop image file, read and predicted batch by batch; unreadable files
+        are reported, not fatal."""
+        names = [str(path) for path in paths]
+        images = ImageFiles([Path(name) for name in names], "crops", SourceKind.IMAGES)
+        frames = iter(images)
         results: list[tuple[str, FacePrediction]] = []
-        failures: list[CropFailure] = []
-        for start in range(0, len(paths), self.batch_size):
-            names, crops = [], []
-            for path in paths[start : start + self.batch_size]:
-                try:
-                    crops.append(load_image(path))
-                    names.append(path)
-                except InputError as error:
-                    failures.append(CropFailure(path, str(error)))
-            results.extend(zip(names, self.predict(crops, embeddings=embeddings), strict=True))
+        while batch := list(islice(frames, self.batch_size)):
+            predictions = self.predict([frame.image for frame in batch], embeddings=embeddings)
+            results.extend(zip([names[frame.index] for frame in batch], predictions, strict=True))
             if progress is not None:
-                progress(min(start + self.batch_size, len(paths)), len(paths))
-        return results, failures
+                progress(len(results) + len(images.failures), len(names))
+        if progress is not None:
+            progress(len(names), len(names))  # also when the last files could not be read
+        return results, images.failures
 
 
 def _concatenate(outputs: list[EngineOutput]) -> EngineOutput:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from moving_faces import moving_frames, write_video
+from sample_data import unavailable
 
 from faceaffect.detect.base import missing_packages
 from faceaffect.recognizer import Recognizer
@@ -28,7 +29,7 @@ def save_tiny_model(directory: Path, **changes: object) -> Path:
 @pytest.fixture(scope="package", autouse=True)
 def _needs_blazeface() -> None:
     if missing_packages("blazeface"):
-        pytest.skip("the default detector (BlazeFace) is not installed")
+        unavailable("the default detector (BlazeFace) is not installed")
 
 
 @pytest.fixture(scope="package", autouse=True)

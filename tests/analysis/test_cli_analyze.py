@@ -87,7 +87,7 @@ def test_folder_with_bad_images(tiny_model: Path, shared_data: Path, tmp_path: P
     assert set(pd.read_csv(StringIO(stdout)).source) == {str(tmp_path / "good.jpg")}
     (tmp_path / "good.jpg").unlink()
     code, _, stderr = run(tmp_path, "-m", tiny_model, "-q")
-    assert code == 1 and "error: none of the 1 images could be read" in stderr
+    assert code == 1 and stderr.startswith("error: cannot read image") and stderr.count("\n") == 1
 
 
 def test_live_stream_prints_json_lines_and_records(
@@ -114,7 +114,7 @@ def truncated(tmp_path: Path, video: Path) -> Path:
     [
         ("missing", "no such file or folder"),
         ("garbage", "cannot open video"),
-        ("truncated", "is truncated: its index lists 12 frames"),
+        ("truncated", "cannot decode any frame of"),
         ("model", "unknown model 'no_such_model'"),
         ("unwritable", "is not a writable folder"),
         ("format", "unknown format '.xlsx'"),
@@ -144,7 +144,7 @@ def test_user_errors_are_one_line(case: str, message: str, tiny_model: Path, two
     code, stdout, stderr = run(*args, "-q")
     assert code == 1 and stdout == ""
     assert stderr.startswith("error: ") and message in stderr and "Traceback" not in stderr
-    assert len(stderr.strip().splitlines()) == 1 or len(stderr) > 80  # one line, wrapped only by the terminal
+    assert stderr.count("\n") == 1 and stderr.endswith("\n")  # one line, never wrapped at the terminal width
     assert sorted(p.name for p in tmp_path.iterdir()) in (
         ["file", "garbage.mov"],
         ["cut.mp4", "file", "garbage.mov"],

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from availability import unavailable
+from sample_data import unavailable
 
 from faceaffect.options import AnalyzerOptions
 

@@ -8,16 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sample_data import unavailable
 
 from faceaffect.detect import create_detector
 from faceaffect.detect.base import FaceDetector, missing_packages
 
 
 def make_detector(name: str, **options: object) -> FaceDetector:
-    """The named detector, or a skip naming the packages this machine lacks."""
+    """The named detector, or :func:`unavailable` naming the packages this machine lacks."""
     missing = missing_packages(name)
     if missing:
-        pytest.skip(f"detector {name!r} needs {', '.join(missing)} (not installed)")
+        unavailable(f"detector {name!r} needs {', '.join(missing)} (not installed)")
     return create_detector(name, **options)
 
 
@@ -33,18 +34,18 @@ def dlib_hog() -> FaceDetector:
 
 @pytest.fixture
 def detector() -> Callable[..., FaceDetector]:
-    """``detector(name, **options)``: a detector built by the factory, or a skip when not installed."""
+    """``detector(name, **options)``: a detector built by the factory (unavailable when not installed)."""
     return make_detector
 
 
 @pytest.fixture
 def photo(shared_data: Path) -> Callable[[str], np.ndarray]:
-    """Loads ``faces/<relative path>`` as RGB uint8; skips when the file is absent."""
+    """Loads ``faces/<relative path>`` as RGB uint8 (unavailable when the file is absent)."""
 
     def load(relative: str) -> np.ndarray:
         path = shared_data / "faces" / relative
         if not path.is_file():
-            pytest.skip(f"test photo not found: {path}")
+            unavailable(f"test photo not found: {path}")
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
 

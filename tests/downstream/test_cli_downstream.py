@@ -27,9 +27,10 @@ def test_va_train_evaluate_predict_export(synthetic: Synthetic, tmp_path: Path) 
         app, [*args, "--windows", "0,3,8", "--report", str(tmp_path / "report.json"), "-q"]
     )
     assert result.exit_code == 0, result.output
+    assert "smoothed are tuned on this same split (optimistic)" in " ".join(result.output.split())
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["validation"]["videos"] == 4 and report["validation_figures"]["window"] in (3, 8)
-    assert json.loads((head / "config.json").read_text())["window"] == report["validation_figures"]["window"]
+    assert report["validation"]["videos"] == 4 and report["head"]["window"] in (3, 8)
+    assert json.loads((head / "config.json").read_text())["window"] == report["head"]["window"]
 
     result = runner.invoke(
         app,
@@ -46,8 +47,8 @@ def test_va_train_evaluate_predict_export(synthetic: Synthetic, tmp_path: Path) 
         ],
     )
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "eval.json").read_text())["final"]["score"] == pytest.approx(
-        report["validation_figures"]["smoothed"]
+    assert json.loads((tmp_path / "eval.json").read_text())["head"]["final"]["score"] == pytest.approx(
+        report["head"]["smoothed"]
     )
 
     out = tmp_path / "predictions"
@@ -151,9 +152,8 @@ def test_features_command_on_face_crops(tmp_path: Path) -> None:
         str(tmp_path / "store"),
         "-m",
         str(model),
-        "-q",
-    ]
-    no_onnx = runner.invoke(app, [*args, "--engine", "onnx"])
+    ]  # not quiet: the closing summary line is checked
+    no_onnx = runner.invoke(app, [*args, "--engine", "onnx", "-q"])
     assert no_onnx.exit_code == 1 and "has no ONNX file" in no_onnx.output
     result = runner.invoke(app, [*args, "--storage", "npz", "--engine", "torch", "--threads", "1"])
     assert result.exit_code == 0, result.output
@@ -198,3 +198,19 @@ def test_fuse_two_heads(synthetic: Synthetic, tmp_path: Path) -> None:
         app, ["heads", "evaluate", str(tmp_path / "fused"), "-f", store, "--labels", labels]
     )
     assert result.exit_code == 0 and "final score" in result.output
+
+
+def test_pinned_head_and_uncapped_weights_are_recorded(synthetic: Synthetic, tmp_path: Path) -> None:
+    store, labels, head = str(synthetic.store.root), str(synthetic.annotations), tmp_path / "au"
+    args = ["heads", "train", "au", "-f", store, "--labels", labels, "-o", str(head), "--windows", "0"]
+    pins = ["--hidden", "0", "--weight-decay", "0.01", "--max-class-weight", "0"]
+    result = runner.invoke(app, [*args, *pins])
+    assert result.exit_code == 0, result.output
+    assert "candidate 1/1, linear, L2 0.01: validation" in " ".join(result.output.split())
+    training = json.loads((head / "config.json").read_text())["training"]
+    assert training["model"] == "linear, L2 0.01" and len(training["candidates"]) == 1
+    assert training["max_class_weight"] is None  # 0: METHOD.md's uncapped weights
+    baseline = json.loads((head / "baseline" / "config.json").read_text())["training"]
+    assert len(baseline["candidates"]) == 4 and baseline["model"].startswith("logistic regression per AU")
+    bad = runner.invoke(app, [*args, "--dropout", "1.5"])
+    assert bad.exit_code == 2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -10,11 +13,13 @@ import pytest
 from PIL import Image
 from synthetic_abaw import MODEL
 
+import faceaffect
 from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.downstream.extract import discover_sources, extract_features
 from faceaffect.downstream.features import FeatureStore, VideoEntry, VideoFeatures, model_info
 from faceaffect.hub.registry import get_config
 from faceaffect.models import create_model, save_model
+from faceaffect.options import RuntimeOptions
 from faceaffect.recognizer import Recognizer
 
 
@@ -72,8 +77,30 @@ def test_store_refuses_other_models_and_bad_ids(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a feature store"):
         FeatureStore.open(tmp_path / "nothing")
     (tmp_path / "manifest.json").write_text("{broken")
-    with pytest.raises(InputError, match="not a valid feature manifest"):
+    with pytest.raises(InputError, match=r"manifest\.json:1: not valid JSON"):
         FeatureStore.open(tmp_path)
+
+
+def test_reads_are_cached_within_a_byte_budget(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    store = FeatureStore.create(tmp_path, MODEL, "npz")  # npz arrays are writable when read afresh
+    for name in ("a", "b", "c"):
+        store.write(features(name, 10, rng), VideoEntry("", "x", "frames", 10, 0, 0))
+    first = store.read("a")
+    assert store.read("a") is first and not first.embedding.flags.writeable  # shared, so read-only
+    replaced = features("a", 4, rng)
+    store.write(replaced, VideoEntry("", "x", "frames", 4, 0, 0))
+    np.testing.assert_array_equal(store.read("a").logits, replaced.logits)  # a write drops the cached copy
+    arrays = ("frames", "faces", "boxes", "embedding", "logits", "valence_arousal")
+    one_video = sum(getattr(first, name).nbytes for name in arrays)
+    small = FeatureStore.open(tmp_path)
+    small.cache_bytes = 3 * one_video // 2  # room for one video of 10 rows at a time
+    b = small.read("b")
+    small.read("c")
+    assert small.read("c") is small.read("c") and small.read("b") is not b  # b was evicted for c
+    off = FeatureStore.open(tmp_path)
+    off.cache_bytes = 0
+    assert off.read("b") is not off.read("b") and off.read("b").embedding.flags.writeable
 
 
 def save_image(path: Path, seed: int, size: tuple[int, int] = (40, 36)) -> Path:
@@ -139,6 +166,47 @@ def test_extraction_resumes_and_adds_new_videos(tiny_model: Path, tmp_path: Path
         extract_features([tmp_path / "in"], tmp_path / "store", model=tiny_model, stride=2)
 
 
+def test_an_interrupted_run_of_images_keeps_what_it_wrote(tiny_model: Path, tmp_path: Path) -> None:
+    for index in range(5):
+        save_image(tmp_path / "in" / f"face{index}.png", index)
+
+    def interrupt(done: int, total: int) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract_features([tmp_path / "in"], tmp_path / "store", model=tiny_model, progress=interrupt)
+    kept = sorted(FeatureStore.open(tmp_path / "store"))  # saved at the interruption, not 5 s later
+    assert len(kept) >= 2 and kept == [f"face{i}" for i in range(len(kept))]
+    resumed = extract_features([tmp_path / "in"], tmp_path / "store", model=tiny_model)
+    assert resumed.skipped == kept and resumed.written == [f"face{i}" for i in range(len(kept), 5)]
+
+
+@pytest.mark.slow
+def test_detected_faces_of_images_are_those_of_the_analysis_stream(
+    tiny_model: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    photo = shared_data / "faces" / "face_recognition" / "two_people.jpg"
+    for frame in (1, 3):
+        shutil.copy(photo, tmp_path / f"{frame:05d}.jpg")
+    runtime = RuntimeOptions(batch_size=2, engine="torch")
+    report = extract_features(
+        [tmp_path], tmp_path / "store", model=tiny_model, runtime=runtime, detect_images=True
+    )
+    stored = report.store.read(tmp_path.name)
+    expected = (
+        faceaffect.analyze(photo, model=tiny_model, embeddings=True, min_face_size=32.0).frames[0].faces
+    )
+    assert len(expected) == 2 and report.store.settings["detector"] == "blazeface"
+    assert stored.frames.tolist() == [1, 1, 3, 3] and stored.faces.tolist() == [0, 1, 0, 1]
+    assert stored.tracks is None and report.store.videos[tmp_path.name].kind == "frames"
+    corners = [[f.box.x1, f.box.y1, f.box.x2, f.box.y2, f.box.score] for f in expected]
+    np.testing.assert_allclose(stored.boxes, np.array(corners * 2, np.float32), rtol=1e-6)
+    np.testing.assert_allclose(stored.logits, np.stack([f.logits for f in expected] * 2), atol=1e-4)
+    with pytest.raises(FaceaffectError, match="unknown option 'batch'"):
+        extract_features([tmp_path], tmp_path / "other", model=tiny_model, batch=2)
+
+
 def write_video(path: Path, frames: int, fps: int = 25) -> Path:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
@@ -173,3 +241,22 @@ def test_faces_of_a_real_video(tiny_model: Path, shared_data: Path, tmp_path: Pa
     assert set(stored.frames.tolist()) <= set(range(1, 73, 6)) and len(np.unique(stored.frames)) >= 10
     width = stored.boxes[:, 2] - stored.boxes[:, 0]
     assert (width > 50).all() and (stored.boxes[:, 4] > 0.5).all() and (stored.tracks >= 0).all()
+
+
+def test_two_runs_into_one_store_keep_both_runs_videos(shared_data: Path, tmp_path: Path) -> None:
+    """Two real ``faceaffect features`` processes write 16 one-image videos each into one store at the
+    same time; the manifest must list all 32 (without the lock each run kept only its own)."""
+    crops = sorted((shared_data / "faces" / "facenet-pytorch" / "test_images_aligned").glob("*/1.png"))
+    folders = [tmp_path / "run0", tmp_path / "run1"]
+    for run, folder in enumerate(folders):
+        folder.mkdir()
+        for index in range(16):
+            shutil.copy(crops[index % len(crops)], folder / f"r{run}_{index:02d}.png")
+    store = tmp_path / "store"
+    command = [sys.executable, "-m", "faceaffect", "features", "-o", str(store), "-q", "--batch-size", "1"]
+    runs = [subprocess.Popen([*command, str(f)], stderr=subprocess.PIPE, text=True) for f in folders]
+    errors = [run.communicate(timeout=300)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+    videos = FeatureStore.open(store).videos
+    assert sorted(videos) == sorted(f"r{run}_{index:02d}" for run in (0, 1) for index in range(16))
+    assert all((store / entry.file).is_file() for entry in videos.values())

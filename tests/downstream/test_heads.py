@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from faceaffect.core.errors import InputError
 from faceaffect.downstream.abaw import read_annotations, read_emi_csv
 from faceaffect.downstream.features import FeatureStore
 from faceaffect.downstream.fit import au_weights, task_loss
-from faceaffect.downstream.heads import Head, HeadConfig, export_onnx, load_head
+from faceaffect.downstream.heads import Head, HeadConfig, export_onnx, load_head, save_head
 from faceaffect.downstream.predictors import HeadPredictor, load_predictor
 from faceaffect.downstream.workflow import TrainOptions, evaluate, train_head
 from faceaffect.metrics import ccc, pearson
@@ -38,18 +39,18 @@ def test_frame_heads_learn_the_signal_and_smoothing_helps(
     synthetic: Synthetic, trained: dict[str, tuple[HeadPredictor, dict]], task: str
 ) -> None:
     predictor, report = trained[task]
-    figures = report["validation_figures"]
+    figures = report["head"]
     assert report["train"]["videos"] == 8 and report["validation"]["videos"] == 4
     assert figures["per_frame"] > MINIMUM[task]
     assert figures["smoothed"] > figures["per_frame"] + 0.02 and predictor.window > 0
     if task == "au":
         assert figures["tuned"] >= figures["per_frame"]
     validation = read_annotations(synthetic.annotations, task, "validation")
-    assert evaluate(predictor, synthetic.store, validation)["final"]["score"] == pytest.approx(
+    assert evaluate(predictor, synthetic.store, validation)["head"]["final"]["score"] == pytest.approx(
         figures["smoothed"]
     )
     shuffled = {video: labels[::-1] for video, labels in validation.items()}  # same labels, wrong frames
-    chance = evaluate(predictor, synthetic.store, shuffled)["final"]["score"]
+    chance = evaluate(predictor, synthetic.store, shuffled)["head"]["final"]["score"]
     assert chance < figures["smoothed"] - 0.3
 
 
@@ -59,22 +60,22 @@ def test_emi_head_learns_intensities(tmp_path: Path) -> None:
     options = TrainOptions(epochs=50, patience=20, batch_size=32, lr=0.01)
     predictor, report = train_head("emi", store, read_emi_csv(train_csv), validation, options=options)
     assert predictor.head.config.in_dim == 4 * 10 and predictor.head.config.pooled
-    assert report["validation_figures"]["score"] > 0.5
+    assert report["head"]["score"] > 0.5
     shuffled = dict(zip(validation, np.roll(np.stack(list(validation.values())), 1, axis=0), strict=True))
-    assert evaluate(predictor, store, shuffled)["score"] < 0.25
+    assert evaluate(predictor, store, shuffled)["head"]["score"] < 0.25
 
 
 def test_training_is_reproducible(tmp_path: Path) -> None:
     store, train_csv, valid_csv = make_emi_dataset(tmp_path, videos=30)
     train, validation = read_emi_csv(train_csv), read_emi_csv(valid_csv)
-    options = TrainOptions(epochs=5, batch_size=8)
+    options = TrainOptions(
+        hidden=8, epochs=5, batch_size=8
+    )  # a hidden layer: seeds matter (linear: exact fits)
     heads = []
     for draws in (3, 5):
         torch.rand(draws)  # other code using torch's global generator must not change the result
         heads.append(train_head("emi", store, train, validation, options=options)[0].head)
-    other = train_head("emi", store, train, validation, options=TrainOptions(epochs=5, batch_size=8, seed=1))[
-        0
-    ]
+    other = train_head("emi", store, train, validation, options=replace(options, seed=1))[0]
     x = torch.randn(4, heads[0].config.in_dim)
     with torch.no_grad():
         torch.testing.assert_close(heads[0](x), heads[1](x))
@@ -95,11 +96,32 @@ def test_saved_heads_reload_with_their_config(
         "outputs": tuple(as_json["outputs"]),
         "thresholds": tuple(as_json["thresholds"]),
     }
-    assert loaded.metrics["task"] == "au"
+    assert loaded.metrics["task"] == "au" and loaded.splits == predictor.splits
+    assert loaded.head.config.training["model"] == predictor.metrics["head"]["model"]
     video = synthetic.videos[-1]
-    np.testing.assert_allclose(
-        loaded.series(synthetic.store, video, 240), predictor.series(synthetic.store, video, 240)
-    )
+    for mine, theirs in ((loaded, predictor), (loaded.baseline, predictor.baseline)):
+        np.testing.assert_allclose(
+            mine.series(synthetic.store, video, 240), theirs.series(synthetic.store, video, 240)
+        )
+    assert loaded.baseline.head.config.training["model"].startswith("logistic regression per AU")
+
+
+def test_evaluation_says_which_videos_tuned_the_head(
+    synthetic: Synthetic, trained: dict[str, tuple[HeadPredictor, dict]]
+) -> None:
+    predictor, report = trained["va"]
+    validation = read_annotations(synthetic.annotations, "va", "validation")
+    on_validation = evaluate(predictor, synthetic.store, validation)
+    assert on_validation["tuned_on"] == {
+        "split": "validation",
+        "videos": 4,
+        "evaluated_videos_in_it": 4,
+        "evaluated_videos_in_training_split": 0,
+    }
+    assert on_validation["baseline"]["final"]["score"] == pytest.approx(report["baseline"]["smoothed"])
+    assert on_validation["baseline"]["model"].startswith("ridge regression")
+    on_train = evaluate(predictor, synthetic.store, read_annotations(synthetic.annotations, "va", "train"))
+    assert on_train["tuned_on"]["evaluated_videos_in_training_split"] == 8
 
 
 def test_onnx_export_matches_torch(trained: dict[str, tuple[HeadPredictor, dict]], tmp_path: Path) -> None:
@@ -158,3 +180,24 @@ def test_bad_head_folders(tmp_path: Path) -> None:
     assert head(torch.zeros(3, 10)).abs().max() <= 1
     with pytest.raises(InputError, match="not a saved head"):
         load_head(tmp_path)
+
+
+def test_heads_saved_before_the_search_still_load(tmp_path: Path) -> None:
+    head = Head(HeadConfig.for_task("expr", in_dim=6, hidden=4))
+    save_head(head, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    for key in ("dropout", "training"):  # fields added with the search
+        del config[key]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded = load_predictor(tmp_path)
+    assert loaded.head.config.dropout == 0.0 and loaded.baseline is None and loaded.splits is None
+    x = torch.randn(3, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.head(x), head.eval()(x))
+
+
+def test_undefined_scores_are_saved_as_null(tmp_path: Path) -> None:
+    predictor = HeadPredictor(Head(HeadConfig.for_task("va", in_dim=4)))
+    predictor.metrics = {"per_frame": float("nan"), "window_scores": {0: float("inf"), 3: 0.5}}
+    predictor.save(tmp_path)  # configs are read back strictly: NaN or infinite numbers are refused
+    assert load_predictor(tmp_path).metrics == {"per_frame": None, "window_scores": {"0": None, "3": 0.5}}

@@ -12,11 +12,15 @@ import pytest
 
 @dataclass
 class LocalServer:
-    """Serves ``files[path]`` at ``url(path)``; ``requests`` lists every requested path."""
+    """Serves ``files[path]`` at ``url(path)``; ``requests`` lists every requested path. Paths in
+    ``endless`` stream zeros until the client hangs up, with no Content-Length; ``announced`` overrides
+    the Content-Length of a path."""
 
     base: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    endless: set[str] = field(default_factory=set)
+    announced: dict[str, int] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return f"{self.base}/{path.lstrip('/')}"
@@ -43,14 +47,26 @@ def http_server() -> Iterator[LocalServer]:
         def do_GET(self) -> None:
             path = self.path.split("?")[0].lstrip("/")
             state.requests.append(path)
+            if path in state.endless:
+                self.stream_forever()
+                return
             body = state.files.get(path)
             if body is None:
                 self.send_error(404, "not found")
                 return
             self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(state.announced.get(path, len(body))))
             self.end_headers()
             self.wfile.write(body)
+
+        def stream_forever(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(bytes(1 << 16))
+            except OSError:  # the client hung up
+                pass
 
         def log_message(self, *args: object) -> None:
             pass

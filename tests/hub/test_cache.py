@@ -5,12 +5,18 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from sample_data import unavailable
+from small_disk import on_small_disk
 
+from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.limits import raised_limits
 from faceaffect.hub import (
     ChecksumMismatchError,
+    DownloadTooLargeError,
     HTTPDownloadError,
     NetworkError,
     WeightsError,
@@ -31,11 +37,11 @@ def git_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def source(server, path: str = "w/model.pt", data: bytes = CONTENT, **digest: str) -> WeightSource:
+def source(server, path: str = "w/model.pt", data: bytes = CONTENT, size=None, **digest: str) -> WeightSource:
     server.files[path] = data
     if not digest:
         digest = {"git_sha1": git_sha1(data)}
-    return WeightSource(url=server.url(path) + "?raw=true", format="hsemotion_pickle", **digest)
+    return WeightSource(url=server.url(path) + "?raw=true", format="hsemotion_pickle", size=size, **digest)
 
 
 def cache_files(cache: Path) -> list[Path]:
@@ -139,8 +145,69 @@ def test_hashes_match_hashlib_and_git(tmp_path):
     assert sha256_file(path) == hash_file(path) == hashlib.sha256(CONTENT).hexdigest()
     assert git_sha1_file(path) == hash_file(path, "git-sha1") == git_sha1(CONTENT)
     if shutil.which("git") is None:
-        pytest.skip("git not installed")
+        unavailable("git not installed")
     out = subprocess.run(["git", "hash-object", str(path)], capture_output=True, text=True, check=True)
     assert git_sha1_file(path) == out.stdout.strip()
     with pytest.raises(ValueError, match="unknown hash kind"):
         hash_file(path, "md5")
+
+
+def test_an_endless_response_is_cut_off_at_the_download_limit(http_server, tmp_path):
+    http_server.endless.add("w/endless.pt")
+    src = WeightSource(url=http_server.url("w/endless.pt"), format="hsemotion_pickle", git_sha1="0" * 40)
+    too_long = pytest.raises(DownloadTooLargeError, match=r"sent more than the expected 3145728 bytes")
+    with raised_limits(max_download_bytes=3 << 20), too_long:
+        fetch(src, cache_dir=tmp_path)
+    assert cache_files(tmp_path) == []  # nothing of it stays on disk
+
+
+def test_the_registrys_size_bounds_the_download(http_server, tmp_path):
+    http_server.endless.add("w/endless.pt")
+    src = WeightSource(
+        url=http_server.url("w/endless.pt"), format="hsemotion_pickle", git_sha1="0" * 40, size=100_000
+    )
+    with pytest.raises(DownloadTooLargeError, match="more than the expected 100000 bytes"):
+        fetch(src, cache_dir=tmp_path)
+    sized = source(http_server, size=len(CONTENT) + 1)
+    with pytest.raises(DownloadTooLargeError, match=f"announces {len(CONTENT)} bytes, but model.pt has"):
+        fetch(sized, cache_dir=tmp_path)
+    assert fetch(source(http_server, size=len(CONTENT)), cache_dir=tmp_path).read_bytes() == CONTENT
+
+
+def test_an_announced_size_beyond_the_limit_is_refused_before_the_transfer(http_server, tmp_path):
+    src = source(http_server)
+    http_server.announced["w/model.pt"] = 10**12
+    with pytest.raises(DownloadTooLargeError, match="announces 1000000000000 bytes, more than the download"):
+        fetch(src, cache_dir=tmp_path)
+    assert cache_files(tmp_path) == []
+
+
+def test_sources_that_name_files_outside_the_package_or_the_web():
+    with pytest.raises(FaceaffectError, match="outside the faceaffect package"):
+        WeightSource(url="package:../../../../../../etc/hostname", format="onnx")
+    with pytest.raises(FaceaffectError, match="neither http"):
+        WeightSource(url="file:///etc/hostname", format="onnx")
+    with pytest.raises(FaceaffectError, match="unknown weight format"):
+        WeightSource(url="https://example.invalid/m.bin", format="pickle")
+    with pytest.raises(FaceaffectError, match="sha256 must be 64 hex digits"):
+        WeightSource(url="https://example.invalid/m.bin", format="onnx", sha256="abc")
+
+
+def test_a_download_onto_a_full_disk_is_one_line_and_leaves_nothing(http_server, tmp_path):
+    """Onto a 64 KB disk: a file that announces 840 KB is refused before the transfer; an endless one
+    (no Content-Length) fills the disk, which is one line too, and nothing of either stays."""
+    sized = source(http_server, data=CONTENT * 40)
+    http_server.endless.add("w/endless.pt")
+    endless = WeightSource(url=http_server.url("w/endless.pt"), format="hsemotion_pickle", git_sha1="0" * 40)
+    script = (
+        "import sys\nfrom faceaffect.core.errors import FaceaffectError\n"
+        "from faceaffect.hub import fetch\nfrom faceaffect.hub.registry import WeightSource\n"
+        "source = WeightSource(sys.argv[1], 'hsemotion_pickle', git_sha1=sys.argv[2])\n"
+        "try:\n    fetch(source, cache_dir=sys.argv[3])\n"
+        "except FaceaffectError as error:\n    print(error)\n"
+    )
+    for src, says in ((sized, "needs 840000 bytes"), (endless, "No space left on device")):
+        cache = tmp_path / f"cache_{len(says)}"
+        done, left = on_small_disk(cache, [sys.executable, "-c", script, src.url, src.git_sha1, str(cache)])
+        assert says in done.stdout and done.stdout.count("\n") == 1, done.stderr
+        assert left == ["weights"] and cache_files(cache) == []  # its folder made, no partial file

@@ -15,7 +15,7 @@ from torch import nn
 
 from faceaffect.hub import CheckpointError, UnsafeCheckpointError, WeightsNotCachedError, git_sha1_file
 from faceaffect.hub.registry import WeightSource, get_config
-from faceaffect.models import create_model
+from faceaffect.models import create_model, ddamfn, mobilefacenet
 from faceaffect.models.loading import load_model, save_model
 from faceaffect.models.timm_backbones import checkpoint_filter_fn, create_timm_backbone
 
@@ -124,8 +124,7 @@ def test_saved_folder_and_state_dict_files_round_trip(loaded_b0_va, tmp_path):
 
 
 def test_mobilefacenet_whole_module_pickle(tmp_path):
-    module = pytest.importorskip("faceaffect.models.mobilefacenet")
-    assert callable(module.checkpoint_filter_fn)  # load_model dispatches published mbf files to it
+    assert callable(mobilefacenet.checkpoint_filter_fn)  # load_model dispatches published mbf files to it
     model = create_model("mbf_va_mtl")
     randomise_norm_stats(model)
     torch.save(model, tmp_path / "mbf.pt")  # classes under faceaffect.* are read as inert stubs
@@ -135,8 +134,7 @@ def test_mobilefacenet_whole_module_pickle(tmp_path):
 def test_ddamfn_needs_a_state_dict_file(tmp_path):
     with pytest.raises(CheckpointError, match=r"no published weights.*weights_path"):
         load_model("ddamfn_8")
-    module = pytest.importorskip("faceaffect.models.ddamfn")
-    assert callable(module.checkpoint_filter_fn)  # load_model dispatches upstream DDAMFN state dicts to it
+    assert callable(ddamfn.checkpoint_filter_fn)  # load_model dispatches upstream DDAMFN state dicts to it
     model = create_model("ddamfn_8")
     torch.save({"model_state_dict": model.state_dict()}, tmp_path / "ddamfn.pth")
     assert_same_outputs(model, load_model("ddamfn_8", weights_path=tmp_path / "ddamfn.pth"))

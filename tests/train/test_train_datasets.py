@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from faceaffect.core.labels import AFFECTNET_7, AFFECTNET_8
+from faceaffect.core.limits import raised_limits
 from faceaffect.hub.registry import get_config
 from faceaffect.train.datasets import (
     DatasetError,
@@ -114,6 +115,24 @@ def test_ferplus_train_archive(tmp_path: Path) -> None:
     assert samples[0].source == f"{archive}:FER2013Train/label.csv:1"
     assert decode(samples[0]).shape == (48, 48, 3)
     assert [s.expression for s in read_ferplus(archive)] == [s.expression for s in samples]
+
+
+def test_an_archive_is_read_into_memory_only_up_to_the_limit(tmp_path: Path) -> None:
+    _ferplus_split(tmp_path / "src" / "FER2013Train")
+    archive = tmp_path / "FER2013Train.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src" / "FER2013Train", arcname="FER2013Train")
+    with (
+        raised_limits(max_archive_bytes=300),
+        pytest.raises(DatasetError, match="FACEAFFECT_MAX_ARCHIVE_BYTES"),
+    ):
+        read_ferplus(archive)
+    bomb = tmp_path / "bomb.tar"  # a member header that declares 64 GB, followed by a few bytes
+    member = tarfile.TarInfo("FER2013Train/fer0000001.png")
+    member.size = 64 << 30
+    bomb.write_bytes(member.tobuf(format=tarfile.GNU_FORMAT) + b"\0" * 1024)
+    with pytest.raises(DatasetError, match=r"fer0000001\.png \(68719476736 bytes\) takes the data read into"):
+        read_ferplus(bomb)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Smoothing: the centred mean against a plain loop, per track, by frames or seconds."""
+"""Smoothing: the streaming window against a plain loop, per track, by frames or seconds, and restarted."""
 
 from __future__ import annotations
 
@@ -7,21 +7,9 @@ import pytest
 
 from faceaffect.core.errors import FaceaffectError
 from faceaffect.core.types import FaceBox, FacePrediction, FrameResult
-from faceaffect.video.smoothing import Smoothing, centred_mean
+from faceaffect.video.smoothing import Smoothing, SmoothingWindow
 
 LABELS = ("a", "b", "c")
-
-
-def reference(keys: np.ndarray, values: np.ndarray, half: float) -> np.ndarray:
-    return np.array([values[np.abs(keys - k) <= half + 1e-9].mean(axis=0) for k in keys])
-
-
-@pytest.mark.parametrize("half", [0.0, 1.0, 2.5, 100.0])
-def test_centred_mean_matches_a_loop(half: float) -> None:
-    rng = np.random.default_rng(0)
-    keys = np.sort(rng.choice(60, size=30, replace=False)).astype(float)
-    values = rng.normal(size=(30, 4))
-    np.testing.assert_allclose(centred_mean(keys, values, half), reference(keys, values, half), atol=1e-12)
 
 
 def face(track: int, p: list[float], valence: float | None) -> FacePrediction:
@@ -74,3 +62,64 @@ def test_no_window_changes_nothing_and_bad_windows_are_refused() -> None:
         Smoothing(window_frames=3, window_seconds=1.0)
     with pytest.raises(FaceaffectError, match="negative"):
         Smoothing(window_frames=-1)
+
+
+def random_frames(count: int) -> list[FrameResult]:
+    """Three tracks at random frames (some frames without faces), random distributions and valence."""
+    rng = np.random.default_rng(1)
+    indices = np.sort(rng.choice(3 * count, size=count, replace=False))
+    frames = []
+    for index in indices.tolist():
+        tracks = [t for t in range(3) if rng.random() < 0.7]
+        faces = [face(t, list(rng.dirichlet(np.ones(3))), float(rng.uniform(-1, 1))) for t in tracks]
+        frames.append(FrameResult(index, index / 30, tuple(faces)))
+    return frames
+
+
+WINDOWS = [Smoothing(window_frames=1), Smoothing(window_frames=6), Smoothing(window_seconds=0.35),
+           Smoothing(window_frames=500)]  # fmt: skip
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+def test_the_streaming_window_matches_a_plain_loop(window: Smoothing) -> None:
+    frames = random_frames(60)
+    by_time = window.window_seconds > 0
+    keys = np.array([f.timestamp if by_time else f.index for f in frames])
+    smoothed = window.apply(frames)
+    assert [f.index for f in smoothed] == [f.index for f in frames]
+    for i, frame in enumerate(smoothed):
+        for got in frame.faces:
+            near = [
+                f for f, k in zip(frames, keys, strict=True) if abs(k - keys[i]) <= window.half_width + 1e-9
+            ]
+            same = [g for f in near for g in f.faces if g.track_id == got.track_id]
+            np.testing.assert_allclose(got.probabilities, np.mean([g.probabilities for g in same], axis=0))
+            assert got.valence == pytest.approx(np.mean([g.valence for g in same]))
+
+
+def test_the_window_holds_only_one_window_of_frames() -> None:
+    window: SmoothingWindow[int] = SmoothingWindow(Smoothing(window_frames=5))
+    held = []
+    for frame in two_tracks(200):
+        window.push(frame, 0)
+        held.append(len(window.entries))
+    assert max(held) <= 5
+
+
+@pytest.mark.parametrize("window", [Smoothing(window_frames=7), Smoothing(window_seconds=0.5)])
+def test_a_window_restored_with_the_context_of_a_frame_goes_on_exactly(window: Smoothing) -> None:
+    frames = random_frames(40)
+    whole = SmoothingWindow[int](window)
+    released = [out for i, f in enumerate(frames) for out in whole.push(f, i)] + whole.flush()
+    for cut in (0, 10, 25):
+        _, after, context = released[cut]
+        restored = SmoothingWindow[int](window)
+        restored.restore([(key, {t: v.tolist() for t, v in values.items()}) for key, values in context])
+        rest = [
+            out for i, f in enumerate(frames) if i > after for out in restored.push(f, i)
+        ] + restored.flush()
+        assert [p for _, p, _ in rest] == [p for _, p, _ in released[cut + 1 :]]
+        for (a, _, _), (b, _, _) in zip(rest, released[cut + 1 :], strict=True):
+            assert [(f.probabilities.tolist(), f.valence) for f in a.faces] == [
+                (f.probabilities.tolist(), f.valence) for f in b.faces
+            ]  # bit for bit: the same values summed in the same order

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from moving_faces import BOTTOM, FACE_SIZE, TOP, face_x, moving_frames
 from PIL import Image
+from sample_data import unavailable
 
 from faceaffect.core.errors import FaceaffectError
 from faceaffect.core.types import FaceBox
@@ -21,6 +23,8 @@ from faceaffect.video.tracking import (
     FrameTracker,
     IouTracker,
     TrackedFrame,
+    TrackerState,
+    box_values,
     centre_distance,
     greedy_match,
     interpolate_box,
@@ -31,7 +35,7 @@ from faceaffect.video.tracking import (
 @pytest.fixture(scope="module")
 def blazeface() -> FaceDetector:
     if missing_packages("blazeface"):
-        pytest.skip("BlazeFace is not installed")
+        unavailable("BlazeFace is not installed")
     return create_detector("blazeface")
 
 
@@ -206,7 +210,7 @@ def small_face_frames(count: int, appears: int) -> list[np.ndarray]:
 
 def test_small_faces_are_searched_every_nth_frame_and_always_once_tracked() -> None:
     if missing_packages("blazeface"):
-        pytest.skip("BlazeFace is not installed")
+        unavailable("BlazeFace is not installed")
     detector = SearchLog()
     assert detector.coarse_min_face(1280, 720) > 48 * 1.25
     frames = run_tracker(detector, small_face_frames(14, appears=2), small_face_every=5)
@@ -219,8 +223,38 @@ def test_small_faces_are_searched_every_nth_frame_and_always_once_tracked() -> N
 
 def test_big_faces_do_not_keep_the_small_face_search_on() -> None:
     if missing_packages("blazeface"):
-        pytest.skip("BlazeFace is not installed")
+        unavailable("BlazeFace is not installed")
     detector = SearchLog()
     frames = run_tracker(detector, moving_frames(12), small_face_every=5)
     assert all(len(item.boxes) == 2 for item in frames)
     assert detector.searches == [index % 5 == 0 for index in range(12)]
+
+
+def boxes(item: TrackedFrame) -> dict[int, tuple[float | None, ...]]:
+    """Boxes by id, comparable (the NaN score of an interpolated box as None)."""
+    return {track: tuple(None if v != v else v for v in box_values(box)) for track, box in item.boxes.items()}
+
+
+@pytest.mark.parametrize("settings", [{"max_gap": 3}, {"detect_every": 3, "max_gap": 0}])
+def test_a_tracker_restored_after_any_frame_goes_on_exactly(
+    blazeface: FaceDetector, settings: dict[str, int]
+) -> None:
+    """The state a tracker gives with each released frame, through JSON, restarts it there: the frames after
+    come out with the same boxes and ids as in one uninterrupted pass (faces hidden, ids confirmed late)."""
+    images = moving_frames(14, hide={0: [4, 5, 6]})
+    whole = run_tracker(blazeface, images, **settings)
+    options = AnalyzerOptions(**settings).tracking
+    for cut in (0, 3, 6, 12):
+        state = TrackerState.from_dict(json.loads(json.dumps(whole[cut].state.to_dict())))
+        tracker = FrameTracker(blazeface, options)
+        tracker.restore(state)
+        rest = []
+        for index in range(cut + 1, len(images)):
+            rest.extend(tracker.push(DecodedFrame(index, index / 25, images[index])))
+        rest += tracker.flush()
+        assert [item.frame.index for item in rest] == list(range(cut + 1, len(images)))
+        assert [boxes(item) for item in rest] == [boxes(item) for item in whole[cut + 1 :]]
+    with pytest.raises(FaceaffectError, match="frame 4 was expected, frame 5 came"):
+        tracker = FrameTracker(blazeface, options)
+        tracker.restore(whole[3].state)
+        tracker.push(DecodedFrame(5, 0.2, images[5]))

@@ -105,7 +105,7 @@ def run_batch(
     with claimed(out):
         check_settings(out, job.settings())
         store = _feature_store(job, tasks) if job.features else None
-        manifest = Manifest(out, on_save=None if store is None else store.save_manifest)
+        manifest = Manifest(out, on_save=None if store is None else store.flush)
         if store is None:
             tasks = unique_names(tasks, {record.name: record.input for record in manifest.records.values()})
         done = [task for task in tasks if _finished(task, manifest, store, out)]
@@ -183,7 +183,7 @@ def _run(
                 continue
             record = _record(job, task, finished, started[task.path])
             if store is not None and record.entry is not None:
-                store.record(task.name, VideoEntry(**record.entry), save=False)
+                store.record(task.name, VideoEntry(**record.entry), flush=False)
             manifest.update(record)
             report.records.append(record)
             _hand_out(queue, pool, started)  # the next input starts before anyone looks at this record

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from faceaffect.analysis import Analyzer
     from faceaffect.downstream.extract import FeatureExtractor
     from faceaffect.downstream.features import FeatureStore
-    from faceaffect.results import AnalysisResult
+    from faceaffect.sink import FileSink
 
 
 @dataclass(frozen=True)
@@ -41,30 +41,39 @@ class Outputs:
     def table_path(self, base: Path) -> Path:
         return _suffixed(base, self.table)
 
-    def write(self, result: AnalysisResult, base: Path) -> None:
-        """Every output asked for, the table last: when it exists, the input's outputs are complete."""
-        if self.summary:
-            result.save_summary(_suffixed(base, ".summary" + self.table))
-        if self.embeddings:
-            result.save_embeddings(_suffixed(base, ".embeddings.npy"))
-        if self.plots:
-            result.plot(_suffixed(base, ".plots"))
-        if self.video:
-            result.annotate(_suffixed(base, ".annotated" + _annotated_suffix(result)))
-        result.save(self.table_path(base))
+    def sink(self, base: Path, kind: str) -> FileSink:
+        """The files of one input (``kind``: its task's), streamed as it is analysed; an input stopped
+        part-way is continued by the next try (see :class:`~faceaffect.sink.FileSink`)."""
+        from faceaffect.sink import FileSink
+
+        def asked(wanted: bool, suffix: str) -> Path | None:
+            return _suffixed(base, suffix) if wanted else None
+
+        return FileSink(
+            self.table_path(base),
+            summary=asked(self.summary, ".summary" + self.table),
+            embeddings=asked(self.embeddings, ".embeddings.npy"),
+            plots=asked(self.plots, ".plots"),
+            video=asked(self.video, ".annotated" + _annotated_suffix(base, kind)),
+            resume=True,
+        )
 
 
 def _suffixed(base: Path, suffix: str) -> Path:
     return base.with_name(base.name + suffix)
 
 
-def _annotated_suffix(result: AnalysisResult) -> str:
-    if result.kind == SourceKind.VIDEO:
-        return ".mp4"
-    return Path(result.source).suffix if result.kind == SourceKind.IMAGE else ""  # a folder for folders
+def _annotated_suffix(base: Path, kind: str) -> str:
+    """An annotated video is an .mp4, an image keeps its format, a folder of images stays a folder."""
+    return {"video": ".mp4", "images": ""}.get(kind, base.suffix)
 
 
-EXTRACTION = {"detector": "blazeface", "detect_images": False, "min_face_size": 32.0, "stride": 1}
+EXTRACTION = {
+    "detector": AnalyzerOptions.detector,
+    "detect_images": False,
+    "min_face_size": 32.0,
+    "stride": 1,
+}
 """The settings of a feature extraction, as ``faceaffect features`` has them by default."""
 
 
@@ -162,19 +171,15 @@ class Worker:
 
     def _analyse(self, task: Task, record: Record) -> None:
         assert self._analyzer is not None
-        result = self._analyzer.analyze(_open(self._analyzer, task))
-        record.frames = len(result.frames)
-        record.faces = sum(len(frame.faces) for frame in result.frames)
-        record.skipped = len(result.failures)
-        if result.failures and not result.frames:
-            raise InputError(f"none of the {len(result.failures)} images could be read")
-        self.job.outputs.write(result, Path(self.job.out) / task.name)
+        sink = self.job.outputs.sink(Path(self.job.out) / task.name, task.kind)
+        end = self._analyzer.run(_open(self._analyzer, task), sink)
+        record.frames, record.faces, record.skipped = sink.frames, sink.rows, len(end.failures)
 
     def _extract(self, task: Task, record: Record) -> None:
-        from faceaffect.downstream.extract import Source
+        from faceaffect.downstream.extract import VideoInput
 
         assert self._extractor is not None and self._store is not None
-        source = Source(task.name, task.kind, Path(task.path), tuple(map(Path, task.files)))
+        source = VideoInput(task.name, task.kind, Path(task.path), tuple(map(Path, task.files)))
         failures: list[tuple[str, str]] = []
         features, entry = self._extractor.extract(source, failures)
         if failures and len(failures) == len(source.files):

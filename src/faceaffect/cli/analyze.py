@@ -3,12 +3,13 @@ embeddings, plots and an annotated video."""
 
 from __future__ import annotations
 
-import sys
-from contextlib import ExitStack
+import signal
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from faceaffect.cli.common import (
@@ -17,67 +18,52 @@ from faceaffect.cli.common import (
     BatchSizeOption,
     DeviceOption,
     EngineOption,
+    MaxFramePixelsOption,
+    MaxImagePixelsOption,
     ModelOption,
     OfflineOption,
     QuietOption,
     ThreadsOption,
     app,
+    one_line,
     progress_bar,
+    report_skipped,
     runtime_options,
     say,
     stderr,
     user_errors,
 )
-from faceaffect.core.errors import InputError
+from faceaffect.core.limits import raised_limits
+from faceaffect.core.signals import Interrupted, stop_on_signals
 from faceaffect.options import AnalyzerOptions
 from faceaffect.video.decode import SourceKind
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from faceaffect.analysis import Analyzer
     from faceaffect.core.types import FrameResult
-    from faceaffect.render.video import AnnotatedVideo
-    from faceaffect.results import AnalysisResult
+    from faceaffect.sink import FileSink, RunEnd
 
 
-class LiveSink:
-    """What a live stream does with each frame as it comes: rows to stdout as JSON lines (when no table file
-    is given), a window where a display exists, frames to the annotated video."""
+class LiveDisplay:
+    """A window of annotated frames for webcams and streams, where a display exists; closing it stops."""
 
-    def __init__(self, analyzer: Analyzer, name: str, rows_to_stdout: bool, show: bool | None) -> None:
+    def __init__(self, name: str, show: bool | None) -> None:
         from faceaffect.render.window import LiveWindow
 
-        self.analyzer = analyzer
-        self.name = name
-        self.rows_to_stdout = rows_to_stdout
-        self.exits = ExitStack()
         self.window = LiveWindow.open(f"faceaffect {name}") if show is not False else None
-        if self.window is not None:
-            self.exits.callback(self.window.close)
-        elif show:
+        if self.window is None and show:
             say("[yellow]no display or GUI backend here: streaming headless[/yellow]")
-        self.video: AnnotatedVideo | None = None
-
-    def record(self, path: Path, fps: float | None) -> None:
-        from faceaffect.render.video import AnnotatedVideo
-
-        self.video = self.exits.enter_context(AnnotatedVideo(path, fps))
 
     def __call__(self, image: np.ndarray, frame: FrameResult) -> bool:
-        from faceaffect.results import frames_table
+        if self.window is None:
+            return True
+        self.window.show(image, frame)
+        return not self.window.closed
 
-        if self.rows_to_stdout and frame.faces:
-            config = self.analyzer.recognizer.config
-            rows = frames_table([frame], config.labels, config.name, self.name)
-            sys.stdout.write(rows.to_json(orient="records", lines=True).rstrip("\n") + "\n")
-            sys.stdout.flush()
-        if self.video is not None:
-            self.video.write(image, frame)
+    def close(self) -> None:
         if self.window is not None:
-            self.window.show(image, frame)
-            return not self.window.closed
-        return True
+            self.window.close()
 
 
 def _check_outputs(output: Path | None, embeddings: Path | None, video: Path | None, plots: Path | None,
@@ -99,20 +85,44 @@ def _check_outputs(output: Path | None, embeddings: Path | None, video: Path | N
         check_writable(video, tuple(IMAGE_SUFFIXES if is_image else VIDEO_FORMATS), folder=is_folder)
 
 
-def _report(result: AnalysisResult, outputs: list[Path]) -> None:
-    faces = sum(len(frame.faces) for frame in result.frames)
-    summary = result.summary()
+def _report(sink: FileSink, end: RunEnd, name: str, quiet: bool) -> None:
+    """Warnings (files skipped, decoding faults), then, unless quiet, the summary and one line of counts."""
+    report_skipped([failure.reason for failure in end.failures], kept=sink.frames)
+    for line in end.report.messages(name) if end.report is not None else []:
+        say(f"[yellow]warning:[/yellow] {escape(one_line(line))}")
+    if quiet:
+        return
+    summary = sink.summary.table(end.report)
     table = Table("source", "track", "frames", "dominant", "p", "valence", "arousal", title="summary")
     for row in summary.head(20).itertuples():
         signed = (
             "-" if value != value else f"{value:+.2f}" for value in (row.valence, row.arousal)
         )  # NaN: -
-        table.add_row(Path(row.source).name, str(row.track_id), str(row.frames), row.dominant,
+        table.add_row(escape(Path(row.source).name), str(row.track_id), str(row.frames), row.dominant,
                       f"{row.dominant_probability:.2f}", *signed)  # fmt: skip
     if len(summary):
         stderr.print(table)
-    written = f"; wrote {', '.join(map(str, outputs))}" if outputs else ""
-    say(f"frames {len(result)}, faces {faces}, tracks {len(summary)}{written}")
+    resumed = f" (resumed after frame {sink.resumed.mark.index})" if sink.resumed is not None else ""
+    written = f"; wrote {escape(', '.join(map(str, sink.written)))}" if sink.written else ""
+    say(f"frames {sink.frames}{resumed}, faces {sink.rows}, tracks {len(summary)}{written}")
+
+
+def _stopped(stop: Interrupted, sink: FileSink | None, output: Path | None) -> typer.Exit:
+    """One line for an interrupted run: what was kept and how to go on; the exit code of the signal."""
+    from faceaffect.sink import state_path
+
+    name = signal.Signals(stop.signum).name
+    kept = escape(str(output))
+    if sink is None or not sink.frames:
+        say(f"interrupted ({name}) before any frame was finished; nothing written")
+    elif output is None:
+        say(f"interrupted ({name}) after {sink.frames} frames")
+    elif state_path(output).exists():
+        say(f"interrupted ({name}): {sink.frames} frames kept in {kept}; run the same command with --resume "
+            "to continue")  # fmt: skip
+    else:
+        say(f"interrupted ({name}): {sink.frames} frames kept in {kept}")
+    return typer.Exit(stop.exit_code)
 
 
 SourceArgument = Annotated[
@@ -161,6 +171,19 @@ TrackScoreOption = Annotated[
 ]
 SmoothFramesOption = Annotated[int, typer.Option(min=0, help="Centred moving mean over N frames per track.")]
 SmoothSecondsOption = Annotated[float, typer.Option(min=0, help="Centred moving mean over S seconds.")]
+ResumeOption = Annotated[
+    bool,
+    typer.Option(
+        help="Continue the interrupted run that was writing the table (-o): from the first unfinished frame "
+        "of a video, or image of a folder; the same rows as one uninterrupted run."
+    ),
+]
+OpenTimeoutOption = Annotated[
+    float, typer.Option(min=0.001, help="Seconds a camera or stream may take to answer.")
+]
+ReadTimeoutOption = Annotated[
+    float, typer.Option(min=0.001, help="Seconds a camera or stream may go without data.")
+]
 ShowOption = Annotated[
     bool | None,
     typer.Option(
@@ -193,51 +216,50 @@ def analyze_command(
     min_track_score: TrackScoreOption = ANALYSIS.min_track_score,
     smooth_frames: SmoothFramesOption = ANALYSIS.smooth_frames,
     smooth_seconds: SmoothSecondsOption = ANALYSIS.smooth_seconds,
+    resume: ResumeOption = False,
+    open_timeout: OpenTimeoutOption = ANALYSIS.open_timeout,
+    read_timeout: ReadTimeoutOption = ANALYSIS.read_timeout,
     show: ShowOption = None,
     device: DeviceOption = RUNTIME.device,
     engine: EngineOption = RUNTIME.engine,
     threads: ThreadsOption = RUNTIME.threads,
     batch_size: BatchSizeOption = RUNTIME.batch_size,
     offline: OfflineOption = False,
+    max_image_pixels: MaxImagePixelsOption = None,
+    max_frame_pixels: MaxFramePixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Find faces, follow them across frames, and give each expression probabilities, valence and arousal."""
+    """Find faces, follow them across frames, and give each expression probabilities, valence and arousal.
+
+    Results are written as they are made. Ctrl-C or SIGTERM keeps every finished frame (exit 130 / 143);
+    --resume continues from there."""
     from faceaffect.analysis import Analyzer
+    from faceaffect.sink import FileSink, state_path
+    from faceaffect.video.sources import open_source
 
     _check_outputs(output, embeddings, video, plots, summary, source)
     options = AnalyzerOptions(detector, min_score, min_face_size, margin, stride, target_fps, max_frames,
                               detect_every, max_gap, small_face_every, track_iou, min_track_score,
-                              smooth_frames, smooth_seconds, embeddings=embeddings is not None)  # fmt: skip
+                              smooth_frames, smooth_seconds, embeddings is not None, open_timeout,
+                              read_timeout)  # fmt: skip
     runtime = runtime_options(model, device, engine, threads, batch_size, offline)
-    analyzer = Analyzer(runtime=runtime, options=options)
-    frames = analyzer.open(source)
-    live = frames.kind == SourceKind.CAMERA
-    sink = LiveSink(analyzer, frames.name, output is None, show) if live else None
-    with ExitStack() as exits, progress_bar(frames.kind, quiet) as progress:
-        if sink is not None:
-            exits.enter_context(sink.exits)
-            if video is not None:
-                sink.record(video, frames.fps)
-        result = analyzer.analyze(frames, progress, on_frame=sink)
-    _save(result, output, summary, embeddings, None if live else video, plots, quiet)
-
-
-def _save(result: AnalysisResult, output: Path | None, summary: Path | None, embeddings: Path | None,
-          video: Path | None, plots: Path | None, quiet: bool) -> None:  # fmt: skip
-    for failure in result.failures:
-        say(f"[yellow]skipped:[/yellow] {failure.reason}")
-    if result.failures and not result.frames:
-        raise InputError(f"none of the {len(result.failures)} images could be read")
-    written = [result.save(output)] if output is not None else []
-    if output is None and result.kind != SourceKind.CAMERA:
-        result.to_table().to_csv(sys.stdout, index=False)
-    if summary is not None:
-        written.append(result.save_summary(summary))
-    if embeddings is not None:
-        written.append(result.save_embeddings(embeddings))
-    if plots is not None:
-        written.extend(result.plot(plots))
-    if video is not None:
-        written.append(result.annotate(video))
-    if not quiet:
-        _report(result, written)
+    sink = None
+    with (
+        stop_on_signals(),
+        raised_limits(max_image_pixels=max_image_pixels, max_frame_pixels=max_frame_pixels),
+        ExitStack() as exits,
+    ):
+        try:
+            frames = open_source(source, options.sampling, options.timeouts)  # fails before a model loads
+            analyzer = Analyzer(runtime=runtime, options=options)
+            live = frames.kind == SourceKind.CAMERA
+            sink = FileSink(output, summary=summary, embeddings=embeddings, video=video, plots=plots,
+                            json_lines=live, resume=resume)  # fmt: skip
+            if resume and output is not None and not state_path(output).exists():
+                say(f"nothing to resume for {escape(str(output))}: analysing from the start")
+            display = exits.enter_context(closing(LiveDisplay(frames.name, show))) if live else None
+            with progress_bar(frames.kind, quiet) as progress:
+                end = analyzer.run(frames, sink, progress, on_frame=display)
+        except Interrupted as stop:
+            raise _stopped(stop, sink, output) from None
+    _report(sink, end, frames.name, quiet)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -19,7 +19,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.errors import FaceaffectError, InputError
+from faceaffect.core.limits import Limits, env_name
 from faceaffect.options import AnalyzerOptions, RuntimeOptions
 
 app = typer.Typer(
@@ -37,6 +38,22 @@ def say(message: str) -> None:
     stderr.print(message, highlight=False, soft_wrap=True)
 
 
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (line breaks included) as one space."""
+    return " ".join(text.split())
+
+
+def report_skipped(reasons: Sequence[str], kept: int) -> None:
+    """Say which inputs were skipped and why; when none was ``kept``, an InputError instead (the reason
+    itself for a single input, so that it stays one line)."""
+    if not kept and len(reasons) == 1:
+        raise InputError(reasons[0])
+    for reason in reasons:
+        say(f"[yellow]skipped:[/yellow] {escape(one_line(reason))}")
+    if not kept and reasons:
+        raise InputError(f"none of the {len(reasons)} inputs could be read")
+
+
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn a FaceaffectError into one line on stderr and exit code 1 (no traceback for user mistakes)."""
 
@@ -45,7 +62,7 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except FaceaffectError as error:
-            say(f"[red]error:[/red] {escape(str(error))}")
+            say(f"[red]error:[/red] {escape(one_line(str(error)))}")
             raise typer.Exit(1) from None
 
     return wrapper
@@ -108,3 +125,19 @@ ThreadsOption = Annotated[
 ]
 OfflineOption = Annotated[bool, typer.Option(help="Never download; use only cached or local weights.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+MaxImagePixelsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help=f"Skip images with more pixels, as decompression bombs (default {Limits().max_image_pixels}, "
+        f"or ${env_name('max_image_pixels')}).",
+    ),
+]
+MaxFramePixelsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help=f"Refuse videos whose frames have more pixels, before decoding (default "
+        f"{Limits().max_frame_pixels}, or ${env_name('max_frame_pixels')}).",
+    ),
+]

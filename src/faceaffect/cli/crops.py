@@ -16,17 +16,19 @@ from faceaffect.cli.common import (
     BatchSizeOption,
     DeviceOption,
     EngineOption,
+    MaxImagePixelsOption,
     ModelOption,
     OfflineOption,
     QuietOption,
     ThreadsOption,
     app,
     progress_bar,
+    report_skipped,
     runtime_options,
-    say,
     user_errors,
 )
 from faceaffect.core.errors import InputError
+from faceaffect.core.limits import raised_limits
 from faceaffect.hub.registry import REGISTRY
 from faceaffect.images import expand_images
 
@@ -68,6 +70,7 @@ def predict_crops(
     threads: ThreadsOption = RUNTIME.threads,
     batch_size: BatchSizeOption = RUNTIME.batch_size,
     offline: OfflineOption = False,
+    max_image_pixels: MaxImagePixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:  # fmt: skip
     """Predict expressions, valence and arousal for face crops (no detection: each image is one face)."""
@@ -84,10 +87,9 @@ def predict_crops(
     if not files:
         raise InputError("no image files found in " + ", ".join(map(str, paths)))
     recognizer = Recognizer(options=runtime_options(model, device, engine, threads, batch_size, offline))
-    with progress_bar("crops", quiet) as progress:
+    with progress_bar("crops", quiet) as progress, raised_limits(max_image_pixels=max_image_pixels):
         rows, failures = recognizer.predict_files(files, embeddings=embeddings is not None, progress=progress)
-    for failure in failures:
-        say(f"[yellow]skipped:[/yellow] {failure.reason}")
+    report_skipped([failure.reason for failure in failures], kept=len(rows))
     frame = crop_predictions_table(rows, recognizer.labels, recognizer.config.name)
     if output is None:
         frame.to_csv(sys.stdout, index=False)
@@ -97,5 +99,3 @@ def predict_crops(
         write_array(
             np.stack([p.embedding for _, p in rows]) if rows else np.zeros((0, 0), np.float32), embeddings
         )
-    if failures and not rows:
-        raise InputError(f"none of the {len(failures)} inputs could be read")

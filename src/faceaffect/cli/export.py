@@ -9,6 +9,7 @@ import typer
 
 from faceaffect.cli.common import OfflineOption, app, user_errors
 from faceaffect.core.errors import InputError
+from faceaffect.core.io import check_writable
 from faceaffect.images import expand_images, load_image
 from faceaffect.onnx.graph import Layout
 
@@ -38,6 +39,7 @@ def export(
 
     if layout not in tuple(Layout):
         raise InputError(f"unknown layout {layout!r}; use {' or '.join(Layout)}")
+    check_writable(output, folder=True)
     crops = None
     if check_images:
         files = expand_images(check_images)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from faceaffect.cli.common import (
     ANALYSIS,
@@ -13,15 +14,19 @@ from faceaffect.cli.common import (
     BatchSizeOption,
     DeviceOption,
     EngineOption,
+    MaxImagePixelsOption,
     ModelOption,
     OfflineOption,
     QuietOption,
     ThreadsOption,
     app,
     progress_bar,
+    report_skipped,
+    runtime_options,
     say,
     user_errors,
 )
+from faceaffect.core.limits import raised_limits
 
 
 @app.command()
@@ -47,6 +52,7 @@ def features(
     engine: EngineOption = RUNTIME.engine,
     threads: ThreadsOption = RUNTIME.threads,
     offline: OfflineOption = False,
+    max_image_pixels: MaxImagePixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Per-frame embeddings and logits of every face, one Parquet (or npz) file per video plus manifest.json.
@@ -60,28 +66,23 @@ def features(
         from faceaffect.downstream.audio import Wav2Vec2Encoder
 
         encoder = Wav2Vec2Encoder(audio_model, device=device)
-    with progress_bar("frames", quiet) as progress:
+    with progress_bar("frames", quiet) as progress, raised_limits(max_image_pixels=max_image_pixels):
         report = extract_features(
             inputs,
             out,
-            model=model,
+            runtime=runtime_options(model, device, engine, threads, batch_size, offline),
             detector=detector,
             detect_images=detect_images,
             min_face_size=min_face_size,
             stride=stride,
             storage=storage,
-            batch_size=batch_size,
-            device=device,
-            engine=engine,
-            threads=threads,
-            offline=offline or None,
             audio=encoder,
             progress=progress,
         )
-    for _, reason in report.failures:
-        say(f"[yellow]skipped:[/yellow] {reason}")
-    faces = sum(report.store.videos[v].rows for v in report.written)
-    say(
-        f"{len(report.written)} video(s) written ({faces} faces), {len(report.skipped)} already in the "
-        f"store, {len(report.failures)} unreadable image(s); features in {out}"
-    )
+    report_skipped([reason for _, reason in report.failures], kept=1)
+    if not quiet:
+        faces = sum(report.store.videos[v].rows for v in report.written)
+        say(
+            f"{len(report.written)} video(s) written ({faces} faces), {len(report.skipped)} already in the "
+            f"store, {len(report.failures)} unreadable image(s); features in {escape(str(out))}"
+        )

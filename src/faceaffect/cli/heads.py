@@ -10,9 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from faceaffect.cli.common import QuietOption, app, stderr, user_errors
+from faceaffect.cli.common import QuietOption, app, say, stderr, user_errors
 from faceaffect.core.errors import InputError
 from faceaffect.downstream import smoothing
+from faceaffect.downstream.options import TrainOptions
 
 heads_app = typer.Typer(help="Train, evaluate and apply task heads on stored features.", no_args_is_help=True)
 app.add_typer(heads_app, name="heads")
@@ -64,21 +65,67 @@ def _validation_labels(task: str, labels: Path, val_labels: Path | None) -> dict
     return read_labels(task, labels, "validation") if separate else None
 
 
+def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """Printable rows of a (nested) report: ``"final score" -> "0.6812"``; window searches stay in JSON."""
+    if isinstance(value, dict):
+        rows: dict[str, str] = {}
+        for key, inner in value.items():
+            if key not in ("window_scores", "search"):
+                rows.update(_flatten(inner, f"{prefix} {key}".strip()))
+        return rows
+    if isinstance(value, float):
+        return {prefix: f"{value:.4f}"}
+    if isinstance(value, int | str):
+        return {prefix: str(value)}
+    return {prefix: "-"} if value is None and prefix else {}
+
+
 def _print_report(report: dict[str, Any], title: str) -> None:
-    table = Table("figure", "value", title=title)
-
-    def add(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                if key != "window_scores":  # in the JSON report only
-                    add(f"{prefix} {key}".strip(), inner)
-        elif isinstance(value, float):
-            table.add_row(prefix, f"{value:.4f}")
-        elif isinstance(value, int | str):
-            table.add_row(prefix, str(value))
-
-    add("", report)
+    """A table of the head's figures beside its linear baseline's, the run's facts on one line below; a
+    report without figures of a predictor (the compound prior) is all facts."""
+    columns = [name for name in ("head", "baseline") if isinstance(report.get(name), dict)]
+    said = (*columns, "tuned_on", "figures_on")  # the figures, and what the note below says in words
+    facts = _flatten({k: v for k, v in report.items() if k not in said})
+    if not columns:
+        table = Table("figure", "value", title=title)
+        for key, value in facts.items():
+            table.add_row(key, value)
+    else:
+        table = Table(
+            "figure", *columns, title=title, caption="; ".join(f"{k}: {v}" for k, v in facts.items())
+        )
+        figures = [_flatten(report[name]) for name in columns]
+        for key in dict.fromkeys(k for rows in figures for k in rows):
+            table.add_row(key, *(rows.get(key, "") for rows in figures))
     Console(stderr=True).print(table)
+    if columns:
+        say(_honesty_note(report))
+
+
+def _honesty_note(report: dict[str, Any]) -> str:
+    """Which split tuned the figures of a report, said in words."""
+    if report.get("figures_on") == "validation":
+        return (
+            "All figures are on the validation split, which also chose the head, the baseline's L2, the "
+            "window and the thresholds: per_frame uses argmax / 0.5 without smoothing; tuned and smoothed "
+            "are tuned on this same split (optimistic). `heads evaluate` on another split gives held-out "
+            "figures."
+        )
+    tuned_on = report.get("tuned_on")
+    if not tuned_on:
+        return "per_frame: argmax / 0.5 without smoothing; tuned, final: with the predictor's own settings."
+    note = (
+        "per_frame: argmax / 0.5 without smoothing; tuned, final: with the window and thresholds tuned on "
+        f"the validation split of the head's training run ({tuned_on['videos']} videos)."
+    )
+    inside = tuned_on["evaluated_videos_in_it"]
+    trained = tuned_on["evaluated_videos_in_training_split"]
+    if inside or trained:
+        note += (
+            f" {inside} of these {report['videos']} videos were in that validation split and {trained} in "
+            "its training split: these are not held-out figures."
+        )
+    return note
 
 
 def _save_report(report: dict[str, Any], output: Path | None) -> None:
@@ -120,14 +167,32 @@ def train(
     inputs: Annotated[
         str | None, typer.Option(help="logits, embedding or audio (default: METHOD.md's).")
     ] = None,
-    hidden: Annotated[int | None, typer.Option(help="Hidden width (0: one linear layer).")] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 100,
+    hidden: Annotated[
+        int | None,
+        typer.Option(min=0, help="Pin the hidden width (0: linear; default: 0 or 128, chosen)."),
+    ] = None,
+    weight_decay: Annotated[
+        float | None, typer.Option(min=0.0, help="Pin the L2 strength (default: chosen on validation).")
+    ] = None,
+    dropout: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=0.95, help="Pin the dropout of hidden-layer heads (default: 0 or 0.5)."),
+    ] = None,
+    max_class_weight: Annotated[
+        float, typer.Option(min=0.0, help="Cap of the expr / au class weights (0: uncapped, METHOD.md's).")
+    ] = TrainOptions.max_class_weight,
+    search_rows: Annotated[
+        int,
+        typer.Option(
+            min=2, help="Search on at most this many rows per split (the winner then trains on all)."
+        ),
+    ] = TrainOptions.search_rows,
+    epochs: Annotated[int, typer.Option(min=1, help="Hidden-layer heads: at most this many epochs.")] = 100,
     patience: Annotated[
-        int, typer.Option(min=1, help="Stop after this many epochs without improvement.")
+        int, typer.Option(min=1, help="Hidden-layer heads: stop after this many epochs without improvement.")
     ] = 10,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    batch_size: Annotated[int, typer.Option(min=2)] = 256,
-    weight_decay: float = 0.0,
+    lr: Annotated[float, typer.Option(help="Hidden-layer heads: Adam learning rate.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(min=2, help="Hidden-layer heads: batch size.")] = 256,
     seed: int = 0,
     windows: Annotated[
         str, typer.Option(help="Smoothing half-widths to try on validation.")
@@ -136,9 +201,10 @@ def train(
     report_path: ReportOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Train a head with the paper's loss; early stopping, smoothing and AU thresholds tuned on validation."""
+    """Train a head with the paper's loss, its capacity and L2 chosen on validation, beside a linear baseline;
+    smoothing and AU thresholds tuned on validation."""
     from faceaffect.downstream.features import FeatureStore
-    from faceaffect.downstream.workflow import TrainOptions, fit_clusters, train_head
+    from faceaffect.downstream.workflow import fit_clusters, train_head
 
     store = FeatureStore.open(features)
     if _task(task) == "ce":
@@ -153,29 +219,35 @@ def train(
     options = TrainOptions(
         inputs=inputs,
         hidden=hidden,
+        weight_decay=weight_decay,
+        dropout=dropout,
+        max_class_weight=max_class_weight or None,
+        search_rows=search_rows,
         epochs=epochs,
         patience=patience,
         lr=lr,
         batch_size=batch_size,
-        weight_decay=weight_decay,
         seed=seed,
         windows=_windows(windows),
     )
 
-    def on_epoch(epoch: int, total: int, metrics: dict[str, float]) -> None:
+    def on_candidate(index: int, total: int, record: dict[str, Any]) -> None:
         if not quiet:
-            stderr.print(
-                f"epoch {epoch}/{total}: loss {metrics['train_loss']:.4f}, "
-                f"validation {metrics['val_score']:.4f}",
-                highlight=False,
-            )
+            line = f"candidate {index}/{total}, {record['model']}: validation {record['score']:.4f}"
+            say(line)
 
     predictor, report = train_head(
-        task, store, train_labels, validation, options=options, val_fraction=val_fraction, on_epoch=on_epoch
+        task,
+        store,
+        train_labels,
+        validation,
+        options=options,
+        val_fraction=val_fraction,
+        on_candidate=on_candidate,
     )
     predictor.save(out)
     _save_report(report, report_path)
-    _print_report(report, f"{task} head saved in {out}")
+    _print_report(report, f"{task} head saved in {out}: head and linear baseline on the validation split")
 
 
 @heads_app.command("evaluate")

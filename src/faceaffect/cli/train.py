@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from faceaffect.cli.common import (
@@ -47,6 +48,7 @@ def train(
     quiet: QuietOption = False,
 ) -> None:
     """Train a multi-task model with the HSEmotion recipe (two stages, SAM + Adam, CE + CCC)."""
+    from faceaffect.core.io import check_writable
     from faceaffect.train import TrainConfig
 
     if output_dir is not None and len(configs) > 1:
@@ -61,6 +63,8 @@ def train(
             settings.output_dir = str(output_dir)
         if device is not None:
             settings.device = device
+        check_writable(settings.output_dir, folder=True)
+    for settings in runs:
         _train_one(settings, quiet)
 
 
@@ -77,12 +81,12 @@ def _train_one(settings: TrainConfig, quiet: bool) -> None:
                 bar.update(task, description=f"epoch {event.epoch}/{event.epochs}", completed=event.step,
                            total=event.steps)  # fmt: skip
             elif not quiet:
-                say(event.message if event.kind == "note" else _epoch_line(event.metrics))
+                say(escape(event.message) if event.kind == "note" else _epoch_line(event.metrics))
 
         result = run_training(settings, report)
     if main:
         say(f"best epoch {result.best_epoch} (validation accuracy {result.best_accuracy:.4f}); "
-            f"model saved in {result.best_model_dir}")  # fmt: skip
+            f"model saved in {escape(str(result.best_model_dir))}")  # fmt: skip
 
 
 def _print_report(report: dict[str, Any], labels: tuple[str, ...]) -> None:
@@ -110,13 +114,17 @@ def evaluate(
     quiet: QuietOption = False,
 ) -> None:  # fmt: skip
     """Accuracy-8/-7, macro-F1, per-class recall, confusion matrix; CCC/RMSE where VA is labelled."""
-    from faceaffect.core.io import atomic_path
+    from faceaffect.core.io import atomic_path, check_writable
     from faceaffect.models.loading import load_model
     from faceaffect.render.plots import plot_confusion_matrix
     from faceaffect.train import FaceDataset, ImageTransform, evaluate, read_samples
 
     if not dataset.exists():
         raise InputError(f"no such dataset: {dataset}")
+    if output is not None:
+        check_writable(output, (".json",))
+    if plot is not None:
+        check_writable(plot, (".png", ".pdf", ".svg"))
     network = load_model(model, device=device, offline=offline or None)
     config = network.config
     samples = read_samples(kind, dataset, image_root)
@@ -124,7 +132,7 @@ def evaluate(
     if len(data) == 0:
         raise FaceaffectError(f"{dataset}: no samples with the model's labels")
     if not quiet:
-        say(f"evaluating {config.name} on {len(data)} images of {dataset}")
+        say(escape(f"evaluating {config.name} on {len(data)} images of {dataset}"))
     report = evaluate(network, data, batch_size=batch_size, device=device)
     report = {"model": config.name, "dataset": str(dataset), **report}
     _print_report(report, config.labels)

@@ -11,6 +11,10 @@ class InputError(FaceaffectError):
     """An input file or array cannot be used (missing, unreadable, wrong shape or type)."""
 
 
+class LimitError(InputError):
+    """An input beyond a size limit (pixels of an image or of a video frame): refused before it is decoded."""
+
+
 class UnknownModelError(FaceaffectError, ValueError):
     """A model name that is neither registered nor a saved model folder."""
 
@@ -29,6 +33,10 @@ class NetworkError(WeightsError):
 
 class HTTPDownloadError(WeightsError):
     """The server answered with an HTTP error status."""
+
+
+class DownloadTooLargeError(WeightsError):
+    """A download is (or would be) larger than expected, than the download limit or than the free disk."""
 
 
 class ChecksumMismatchError(WeightsError):

@@ -149,6 +149,8 @@ def read_frame_annotation(path: str | Path, task: str) -> np.ndarray:
             values[index] = [float(cell) for cell in cells]
         except ValueError:
             raise AnnotationError(f"{path}:{index + 2}: not a number in {line!r}") from None
+        if not np.isfinite(values[index]).all():
+            raise AnnotationError(f"{path}:{index + 2}: not a finite number in {line!r}")
         problem = _check_row(task, values[index])
         if problem:
             raise AnnotationError(f"{path}:{index + 2}: {problem}: {line!r}")
@@ -207,7 +209,7 @@ def read_emi_csv(path: str | Path) -> dict[str, np.ndarray]:
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise AnnotationError(f"cannot read label file {path}: {error}") from None
     header = [cell.strip() for cell in rows[0]] if rows else []
     missing = [name for name in (EMI_ID_COLUMN, *EMI) if name not in header]

@@ -98,6 +98,16 @@ class Samples:
     y: np.ndarray
     videos: np.ndarray
 
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def subsample(self, rows: int, seed: int = 0) -> Samples:
+        """At most ``rows`` rows drawn uniformly without replacement, in their order (all when fewer)."""
+        if len(self) <= rows:
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(len(self), rows, replace=False))
+        return Samples(self.x[keep], self.y[keep], self.videos[keep])
+
 
 def frame_samples(
     store: FeatureStore, task: str, labels: Mapping[str, np.ndarray], inputs: str, videos: Sequence[str]

@@ -12,7 +12,8 @@ the number in the file name for image folders), ``face`` ranks the faces of a fr
 (0 = best; always 0 for face crops), ``track`` follows a face across video frames (-1 without tracking).
 Frames without a face have no row. Each video file is written
 atomically and only then entered in the manifest (also written atomically), so an interrupted run resumes by
-skipping the videos already listed.
+skipping the videos already listed. The manifest is read, changed and written under a lock
+(``.manifest.lock``), so several runs into one store keep every run's videos.
 
 >>> store = FeatureStore.create("features", model_info(get_config("mbf_va_mtl")))  # doctest: +SKIP
 >>> store.read("video1").logits.shape  # doctest: +SKIP
@@ -22,18 +23,22 @@ skipping the videos already listed.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from faceaffect.core.documents import read_document
 from faceaffect.core.errors import FaceaffectError, InputError
-from faceaffect.core.io import atomic_path
+from faceaffect.core.io import atomic_path, locked
+from faceaffect.core.validate import check_fields
 from faceaffect.hub.registry import ModelConfig
 
 MANIFEST = "manifest.json"
+LOCK = ".manifest.lock"
 FORMAT_VERSION = 1
 STORAGE_FORMATS = ("parquet", "npz")
 _BOX_COLUMNS = ("x1", "y1", "x2", "y2", "score")
@@ -111,13 +116,22 @@ class VideoEntry:
 
 @dataclass
 class FeatureStore:
-    """A folder of per-video feature files and its manifest; see the module docstring."""
+    """A folder of per-video feature files and its manifest; see the module docstring.
+
+    :meth:`read` keeps the most recently read videos in memory, up to ``cache_bytes`` of arrays (default
+    128 MiB; 0 turns it off), so the several passes of training and tuning read each file once when the
+    store fits (a store of many short videos, such as images, costs a file open per video and pass).
+    """
 
     root: Path
     model: dict[str, Any]
     storage: str = "parquet"
     settings: dict[str, Any] = field(default_factory=dict)
     videos: dict[str, VideoEntry] = field(default_factory=dict)
+    cache_bytes: int = 128 * 2**20
+    _cache: OrderedDict[str, VideoFeatures] = field(default_factory=OrderedDict, repr=False, compare=False)
+    _cached_bytes: int = field(default=0, repr=False, compare=False)
+    _pending: dict[str, VideoEntry] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def open(cls, root: str | Path) -> FeatureStore:
@@ -128,12 +142,31 @@ class FeatureStore:
             raise InputError(
                 f"{root} is not a feature store (no {MANIFEST}); make one with `faceaffect features`"
             )
+        data = read_document(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
             videos = {name: VideoEntry(**entry) for name, entry in data["videos"].items()}
-            return cls(root, data["model"], data["storage"], data.get("settings", {}), videos)
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            store = cls(root, data["model"], data["storage"], data.get("settings", {}), videos)
+            store._check()
+        except (KeyError, TypeError, AttributeError, FaceaffectError) as error:
             raise InputError(f"{path}: not a valid feature manifest ({error})") from None
+        return store
+
+    def _check(self) -> None:
+        """What a manifest says is usable: the model's record, each entry's types, and files inside the
+        store (a manifest never makes faceaffect read a file elsewhere)."""
+        model = self.model
+        if not isinstance(model, dict) or self.storage not in STORAGE_FORMATS:
+            raise InputError("bad model record or storage")
+        if not (isinstance(model.get("labels"), list) and all(isinstance(x, str) for x in model["labels"])):
+            raise InputError("the model's labels must be a list of names")
+        if not isinstance(model.get("embedding_dim"), int) or not isinstance(model.get("has_va"), bool):
+            raise InputError("the model's embedding_dim and has_va are missing")
+        root = self.root.resolve()
+        for entry in self.videos.values():
+            check_fields(entry, "video entry")
+            for file in (entry.file, entry.audio):
+                if file is not None and not (root / file).resolve().is_relative_to(root):
+                    raise InputError(f"{file!r} lies outside the store")
 
     @classmethod
     def create(
@@ -153,17 +186,22 @@ class FeatureStore:
             )
         settings = dict(settings or {})
         root = Path(root)
-        if (root / MANIFEST).is_file():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"cannot make the feature store {root}: {error.strerror or error}") from None
+        with locked(root / LOCK):
+            if not (root / MANIFEST).is_file():
+                store = cls(root, model, storage, settings)
+                store.save_manifest()
+                return store
             store = cls.open(root)
-            if store.model != model or store.storage != storage or store.settings != settings:
-                raise FaceaffectError(
-                    f"{root} holds features made by {store.model.get('name')} ({store.storage}, "
-                    f"{store.settings}); these would be made by {model.get('name')} ({storage}, {settings}): "
-                    "use another output folder"
-                )
-            return store
-        store = cls(root, model, storage, settings)
-        store.save_manifest()
+        if store.model != model or store.storage != storage or store.settings != settings:
+            raise FaceaffectError(
+                f"{root} holds features made by {store.model.get('name')} ({store.storage}, "
+                f"{store.settings}); these would be made by {model.get('name')} ({storage}, {settings}): "
+                "use another output folder"
+            )
         return store
 
     @property
@@ -193,9 +231,13 @@ class FeatureStore:
         with atomic_path(self.root / MANIFEST) as tmp:
             tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
 
-    def write(self, features: VideoFeatures, entry: VideoEntry) -> None:
-        """Write one video's rows atomically, then record ``entry`` in the manifest."""
-        self.record(features.video, self.write_file(features, entry))
+    def write(self, features: VideoFeatures, entry: VideoEntry, *, manifest: bool = True) -> None:
+        """Write one video's rows atomically, then record ``entry`` in the manifest.
+
+        With ``manifest=False`` the entry waits in memory for the next :meth:`flush` (writers of many small
+        videos flush now and then: entering each one costs a manifest read and write, O(videos^2) in all).
+        """
+        self.record(features.video, self.write_file(features, entry), flush=manifest)
 
     def write_file(self, features: VideoFeatures, entry: VideoEntry) -> VideoEntry:
         """Write one video's rows atomically and complete its ``entry``, without entering it in the manifest
@@ -206,32 +248,69 @@ class FeatureStore:
         entry.frames_with_face = len(np.unique(features.frames))
         with atomic_path(self.root / entry.file) as tmp:
             (_write_parquet if self.storage == "parquet" else _write_npz)(features, tmp)
+        self._forget(features.video)
         return entry
 
-    def record(self, video: str, entry: VideoEntry, *, save: bool = True) -> None:
-        """Enter a written video in the manifest, and save it (``save=False``: the caller saves it later)."""
+    def record(self, video: str, entry: VideoEntry, *, flush: bool = True) -> None:
+        """Enter a written video in the manifest (``flush=False``: at the next :meth:`flush`)."""
         self.videos[video] = entry
-        if save:
+        self._pending[video] = entry
+        if flush:
+            self.flush()
+
+    def flush(self) -> None:
+        """Enter the videos written since the last flush in the manifest, keeping the videos other runs
+        entered meanwhile: the manifest is read again, changed and written while this process holds the
+        store's lock."""
+        if not self._pending:
+            return
+        with locked(self.root / LOCK):
+            if (self.root / MANIFEST).is_file():
+                self.videos = FeatureStore.open(self.root).videos
+            self.videos.update(self._pending)
+            self._pending.clear()
             self.save_manifest()
 
     def read(self, video: str) -> VideoFeatures:
-        """All rows of one video."""
+        """All rows of one video (read-only arrays when they come from the cache)."""
+        cached = self._cache.get(video)
+        if cached is not None:
+            self._cache.move_to_end(video)
+            return cached
         if video not in self:
             raise InputError(f"video {video!r} is not in the feature store {self.root}")
         path = self.root / self.videos[video].file
         dims = (int(self.model["embedding_dim"]), len(self.labels), bool(self.model["has_va"]))
         try:
-            return (_read_parquet if path.suffix == ".parquet" else _read_npz)(video, path, *dims)
+            features = (_read_parquet if path.suffix == ".parquet" else _read_npz)(video, path, *dims)
         except (OSError, KeyError, ValueError) as error:
             raise InputError(f"cannot read features of {video!r} from {path}: {error}") from None
+        self._remember(features)
+        return features
+
+    def _remember(self, features: VideoFeatures) -> None:
+        arrays = _arrays(features)
+        size = sum(a.nbytes for a in arrays)
+        if size > self.cache_bytes:
+            return
+        for array in arrays:
+            array.flags.writeable = False  # shared by every later reader of this video
+        self._cache[features.video] = features
+        self._cached_bytes += size
+        while self._cached_bytes > self.cache_bytes:
+            self._forget(next(iter(self._cache)))
+
+    def _forget(self, video: str) -> None:
+        dropped = self._cache.pop(video, None)
+        if dropped is not None:
+            self._cached_bytes -= sum(a.nbytes for a in _arrays(dropped))
 
     def write_audio(self, video: str, times: np.ndarray, hidden: np.ndarray) -> None:
         """Store an audio encoder's states (T, H) at ``times`` (T,) seconds for a video already written."""
         relative = f"audio/{video}.npz"
         with atomic_path(self.root / relative) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, times=np.asarray(times, np.float32), hidden=np.asarray(hidden, np.float32))
-        self.videos[video].audio = relative
-        self.save_manifest()
+        self.record(video, replace(self.videos[video], audio=relative))
 
     def read_audio(self, video: str) -> tuple[np.ndarray, np.ndarray]:
         """(times (T,), hidden (T, H)) of a video's audio; InputError when it has none."""
@@ -240,6 +319,11 @@ class FeatureStore:
             raise InputError(f"no audio features for {video!r} in {self.root} (extract with --audio-model)")
         with np.load(self.root / entry.audio) as data:
             return data["times"], data["hidden"]
+
+
+def _arrays(features: VideoFeatures) -> list[np.ndarray]:
+    values = (getattr(features, f.name) for f in fields(features))
+    return [value for value in values if isinstance(value, np.ndarray)]
 
 
 def _check_video_id(video: str) -> None:

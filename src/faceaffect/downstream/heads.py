@@ -1,6 +1,7 @@
 """Small torch heads on frozen features, saved as a folder (``config.json`` + ``model.safetensors``).
 
-METHOD.md's heads:
+METHOD.md's heads (the inputs and activations; the width, linear or one hidden layer, and the dropout are
+chosen on validation data by :mod:`~faceaffect.downstream.search` unless pinned):
 
 - va: logits -> one linear layer -> tanh (valence, arousal);
 - expr: embedding -> Dense(128, relu) -> Dense(8) (softmax over the ABAW classes);
@@ -9,7 +10,8 @@ METHOD.md's heads:
 
 Every head first standardises its input with the training set's mean and standard deviation (stored as
 buffers, so an ONNX export includes them). "logits" means the extractor's whole output layer: the expression
-logits and, for multi-task models, valence and arousal.
+logits and, for multi-task models, valence and arousal. The linear baselines are heads too (no hidden layer;
+``identity`` activation for the ridge regressions).
 
 >>> head = Head(HeadConfig.for_task("expr", in_dim=1280))
 >>> head(torch.zeros(4, 1280)).shape
@@ -18,24 +20,24 @@ torch.Size([4, 8])
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from faceaffect.core.errors import InputError
 from faceaffect.core.io import atomic_path
-from faceaffect.downstream.predictors import CONFIG_NAME, read_config
+from faceaffect.downstream.folders import CONFIG_NAME, WEIGHTS_NAME, read_config, write_config
 from faceaffect.downstream.scores import TASK_LABELS
 
-WEIGHTS_NAME = "model.safetensors"
-FORMAT_VERSION = 1
 HEAD_TASKS = ("va", "expr", "au", "emi")
 INPUT_KINDS = ("logits", "embedding", "audio")
+ACTIVATIONS = ("tanh", "softmax", "sigmoid", "identity")
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "va": {"inputs": "logits", "hidden": 0, "activation": "tanh", "pooled": False},
     "expr": {"inputs": "embedding", "hidden": 128, "activation": "softmax", "pooled": False},
@@ -48,9 +50,11 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 class HeadConfig:
     """Everything needed to rebuild and use a head.
 
-    ``in_dim`` is the input width (for pooled heads 4 x the per-frame width); ``extractor`` is the feature
-    store's record of the model whose features the head reads; ``window`` (smoothing half-width) and
-    ``thresholds`` (AU decisions) are chosen on validation data; ``metrics`` keeps the validation figures.
+    ``in_dim`` is the input width (for pooled heads 4 x the per-frame width); ``hidden`` the hidden width (0:
+    one linear layer); ``dropout`` the drop probability of the inputs of each layer while training;
+    ``extractor`` is the feature store's record of the model whose features the head reads; ``window``
+    (smoothing half-width) and ``thresholds`` (AU decisions) are chosen on validation data; ``training``
+    records how the head was fitted and chosen; ``metrics`` keeps the validation figures.
     """
 
     task: str
@@ -64,6 +68,8 @@ class HeadConfig:
     window: int = 0
     thresholds: tuple[float, ...] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    dropout: float = 0.0
+    training: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_task(cls, task: str, in_dim: int, **overrides: Any) -> HeadConfig:
@@ -75,13 +81,15 @@ class HeadConfig:
             raise InputError(
                 f"unknown head input {settings['inputs']!r}; choose one of {', '.join(INPUT_KINDS)}"
             )
+        if settings["activation"] not in ACTIVATIONS:
+            raise InputError(f"unknown activation {settings['activation']!r}")
         return cls(task=task, in_dim=in_dim, outputs=TASK_LABELS[task], **settings)
 
     def replace(self, **changes: Any) -> HeadConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format_version": FORMAT_VERSION, "kind": "head", **asdict(self)}
+        return {"kind": "head", **asdict(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeadConfig:
@@ -93,7 +101,10 @@ class HeadConfig:
 
 
 class Head(nn.Module):
-    """Standardise -> [Linear -> ReLU] -> Linear -> activation; :meth:`raw` stops before the activation."""
+    """Standardise -> [Dropout -> Linear -> ReLU] -> Dropout -> Linear -> activation.
+
+    :meth:`raw` stops before the activation. Dropout acts only in training mode (an ONNX export has none).
+    """
 
     def __init__(self, config: HeadConfig) -> None:
         super().__init__()
@@ -115,7 +126,12 @@ class Head(nn.Module):
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """Pre-activation outputs (logits for softmax/sigmoid heads)."""
-        return self.net((x - self.mean) / self.std)
+        x = (x - self.mean) / self.std
+        for layer in self.net:
+            if isinstance(layer, nn.Linear) and self.config.dropout > 0:
+                x = F.dropout(x, self.config.dropout, self.training)
+            x = layer(x)
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Final outputs: values in [-1, 1] (tanh), class probabilities (softmax) or sigmoid probabilities."""
@@ -124,7 +140,20 @@ class Head(nn.Module):
             return torch.tanh(out)
         if self.config.activation == "softmax":
             return torch.softmax(out, dim=1)
-        return torch.sigmoid(out)
+        if self.config.activation == "sigmoid":
+            return torch.sigmoid(out)
+        return out
+
+
+def predict_array(head: Head, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Head outputs for a (N, in_dim) array, in batches, without autograd."""
+    head.eval()
+    with torch.inference_mode():
+        parts = [
+            head(torch.as_tensor(x[i : i + batch_size], dtype=torch.float32)).numpy()
+            for i in range(0, len(x), batch_size)
+        ]
+    return np.concatenate(parts) if parts else np.zeros((0, len(head.config.outputs)), np.float32)
 
 
 def save_head(head: Head, directory: str | Path) -> Path:
@@ -136,8 +165,7 @@ def save_head(head: Head, directory: str | Path) -> Path:
     tensors = {name: value.detach().cpu().contiguous() for name, value in head.state_dict().items()}
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
-    with atomic_path(directory / CONFIG_NAME) as tmp:
-        tmp.write_text(json.dumps(head.config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_config(directory, head.config.to_dict())
     return directory
 
 

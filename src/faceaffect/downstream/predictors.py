@@ -4,7 +4,7 @@ A predictor gives per-frame scores (values, class probabilities or AU probabilit
 see; :meth:`Predictor.series` fills the other frames (METHOD.md: interpolate, repeat at the ends). Its
 ``window`` and ``thresholds`` are the post-processing chosen on validation data.
 
-- :class:`HeadPredictor`: a trained head (va, expr, au, emi);
+- :class:`HeadPredictor`: a trained head (va, expr, au, emi), with the linear baseline of its training run;
 - :class:`ZeroShotExpr`: AffectNet logits reordered to the ABAW classes (no training);
 - :class:`ZeroShotCE`: compound expressions from constituent probabilities (no training);
 - :class:`ClusterCE`: k-means clusters of embeddings named by zero-shot CE;
@@ -17,12 +17,12 @@ see; :meth:`Predictor.series` fills the other frames (METHOD.md: interpolate, re
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from faceaffect.core.documents import read_document
 from faceaffect.core.errors import InputError
 from faceaffect.core.extras import optional_import
 from faceaffect.core.io import atomic_path
@@ -31,13 +31,15 @@ from faceaffect.downstream.abaw import affectnet_to_abaw
 from faceaffect.downstream.compound import ClusterNaming, compound_scores, max_over_faces
 from faceaffect.downstream.data import frame_inputs, video_descriptor
 from faceaffect.downstream.features import FeatureStore
+from faceaffect.downstream.folders import CONFIG_NAME, read_config, write_config, write_json
 from faceaffect.downstream.fusion import fuse
 from faceaffect.downstream.scores import TASK_LABELS
 from faceaffect.downstream.smoothing import fill_missing
 
 BUILT_IN = ("zero-shot-expr", "zero-shot-ce")
-CONFIG_NAME = "config.json"
 CLUSTERS_NAME = "clusters.safetensors"
+BASELINE_FOLDER = "baseline"
+SPLITS_NAME = "splits.json"
 
 
 class Predictor:
@@ -77,16 +79,25 @@ class Predictor:
 
 
 class HeadPredictor(Predictor):
-    """A trained :class:`~faceaffect.downstream.heads.Head`; window and thresholds live in its config."""
+    """A trained :class:`~faceaffect.downstream.heads.Head`; window and thresholds live in its config.
+
+    ``baseline`` is the linear baseline fitted in the same run (a HeadPredictor itself, saved in the
+    ``baseline/`` subfolder); ``splits`` the video ids of its training and validation splits
+    (``splits.json``), so an evaluation can say whether its videos took part in training or tuning.
+    """
 
     kind = "head"
 
-    def __init__(self, head: Any) -> None:
+    def __init__(
+        self, head: Any, baseline: HeadPredictor | None = None, splits: dict[str, list[str]] | None = None
+    ) -> None:
         config = head.config
         super().__init__(config.window, config.thresholds)
         self.head = head
         self.task = config.task
         self.metrics = dict(config.metrics)
+        self.baseline = baseline
+        self.splits = splits
 
     def check(self, store: FeatureStore) -> None:
         trained_on = self.head.config.extractor
@@ -99,18 +110,18 @@ class HeadPredictor(Predictor):
                 )
 
     def frame_scores(self, store: FeatureStore, video: str) -> tuple[np.ndarray, np.ndarray]:
-        from faceaffect.downstream.fit import predict_array
+        from faceaffect.downstream.heads import predict_array
 
         frames, x = frame_inputs(store, video, self.head.config.inputs)
         return frames, predict_array(self.head, x)
 
     def default(self) -> np.ndarray:
-        from faceaffect.downstream.fit import predict_array
+        from faceaffect.downstream.heads import predict_array
 
         return predict_array(self.head, self.head.mean.numpy()[None])[0]
 
     def video_outputs(self, store: FeatureStore, videos: list[str]) -> np.ndarray:
-        from faceaffect.downstream.fit import predict_array
+        from faceaffect.downstream.heads import predict_array
 
         if not self.head.config.pooled:
             return super().video_outputs(store, videos)
@@ -120,10 +131,15 @@ class HeadPredictor(Predictor):
     def save(self, directory: str | Path) -> Path:
         from faceaffect.downstream.heads import save_head
 
+        directory = Path(directory)
         thresholds = None if self.thresholds is None else tuple(float(t) for t in self.thresholds)
         self.head.config = self.head.config.replace(
             window=self.window, thresholds=thresholds, metrics=self.metrics
         )
+        if self.baseline is not None:
+            self.baseline.save(directory / BASELINE_FOLDER)
+        if self.splits is not None:
+            write_json(directory / SPLITS_NAME, self.splits)
         return save_head(self.head, directory)
 
 
@@ -181,7 +197,7 @@ class ClusterCE(Predictor):
         }
         with atomic_path(directory / CLUSTERS_NAME) as tmp:
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
-        _write_config(
+        write_config(
             directory,
             {
                 "kind": self.kind,
@@ -235,7 +251,7 @@ class FusedPredictor(Predictor):
         for index, member in enumerate((self.first, self.second)):
             save_predictor(member, directory / f"member_{index}")
         thresholds = None if self.thresholds is None else self.thresholds.tolist()
-        _write_config(
+        write_config(
             directory,
             {
                 "kind": self.kind,
@@ -247,22 +263,6 @@ class FusedPredictor(Predictor):
             },
         )
         return directory
-
-
-def _write_config(directory: Path, document: dict[str, Any]) -> None:
-    with atomic_path(directory / CONFIG_NAME) as tmp:
-        tmp.write_text(json.dumps({"format_version": 1, **document}, indent=2) + "\n", encoding="utf-8")
-
-
-def read_config(directory: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of a saved head, fusion or cluster folder."""
-    path = Path(directory) / CONFIG_NAME
-    if not path.is_file():
-        raise InputError(f"{directory} is not a saved head (no {CONFIG_NAME})")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
 
 
 def save_predictor(predictor: Predictor, directory: str | Path) -> Path:
@@ -286,10 +286,7 @@ def load_predictor(spec: str | Path) -> Predictor:
     kind = config.get("kind")
     try:
         if kind == "head":
-            optional_import("torch", "a trained head")
-            from faceaffect.downstream.heads import load_head
-
-            return HeadPredictor(load_head(directory))
+            return _load_head(directory)
         if kind == "clusters":
             return _load_clusters(directory, config)
         if kind == "fusion":
@@ -305,6 +302,21 @@ def load_predictor(spec: str | Path) -> Predictor:
     except KeyError as error:
         raise InputError(f"{directory / CONFIG_NAME}: missing key {error}") from None
     raise InputError(f"{directory / CONFIG_NAME}: unknown kind {kind!r}")
+
+
+def _load_head(directory: Path) -> HeadPredictor:
+    optional_import("torch", "a trained head")
+    from faceaffect.downstream.heads import load_head
+
+    baseline = directory / BASELINE_FOLDER
+    splits = read_document(directory / SPLITS_NAME) if (directory / SPLITS_NAME).is_file() else None
+    if splits is not None and not (
+        isinstance(splits, dict) and all(isinstance(v, list) for v in splits.values())
+    ):
+        raise InputError(f"{directory / SPLITS_NAME}: expected lists of video ids by split name")
+    return HeadPredictor(
+        load_head(directory), _load_head(baseline) if (baseline / CONFIG_NAME).is_file() else None, splits
+    )
 
 
 def _load_clusters(directory: Path, config: dict[str, Any]) -> ClusterCE:

@@ -10,8 +10,7 @@ get interpolated predictions), after smoothing with the chosen window and, for A
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -24,6 +23,7 @@ from faceaffect.downstream.compound import COMPOUND_PRIOR, compound_scores, fit_
 from faceaffect.downstream.data import frame_samples, input_width, present, split_videos, video_samples
 from faceaffect.downstream.features import FeatureStore
 from faceaffect.downstream.fusion import search_fusion_weights
+from faceaffect.downstream.options import CandidateCallback, TrainOptions
 from faceaffect.downstream.predictors import (
     ClusterCE,
     FusedPredictor,
@@ -35,23 +35,6 @@ from faceaffect.downstream.smoothing import DEFAULT_WINDOWS, centred_mean, searc
 from faceaffect.downstream.thresholds import search_thresholds
 
 Labels = Mapping[str, np.ndarray]
-EpochCallback = Callable[[int, int, dict[str, float]], None]
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """Head and optimiser settings; None keeps the METHOD.md default of the task."""
-
-    inputs: str | None = None
-    hidden: int | None = None
-    epochs: int = 100
-    patience: int = 10
-    lr: float = 1e-3
-    batch_size: int = 256
-    weight_decay: float = 0.0
-    seed: int = 0
-    threads: int | None = 1
-    windows: tuple[int, ...] = DEFAULT_WINDOWS
 
 
 def train_head(
@@ -60,19 +43,22 @@ def train_head(
     train_labels: Labels,
     val_labels: Labels | None = None,
     *,
-    options: TrainOptions = TrainOptions(),
+    options: TrainOptions | None = None,
     val_fraction: float = 0.2,
-    on_epoch: EpochCallback | None = None,
+    on_candidate: CandidateCallback | None = None,
 ) -> tuple[HeadPredictor, dict[str, Any]]:
-    """Train the task's head, choose its window (and AU thresholds) on validation; returns it and a report.
+    """Choose and fit the task's head on validation, fit the linear baseline beside it, and tune the window
+    (and AU thresholds) of both on validation; returns the head (its ``baseline`` attribute holds the
+    baseline) and a report.
 
-    Without ``val_labels`` a ``val_fraction`` of the training videos is held out.
+    ``options`` default to :class:`TrainOptions`'s. Without ``val_labels`` a ``val_fraction`` of the training
+    videos is held out. ``on_candidate(index, total, record)`` is called after each candidate of the search.
     """
     optional_import("torch", "training a head")
-    import torch
-
-    from faceaffect.downstream.fit import fit_head, torch_threads
-    from faceaffect.downstream.heads import Head, HeadConfig
+    options = options or TrainOptions()
+    from faceaffect.downstream.fit import torch_threads
+    from faceaffect.downstream.heads import HeadConfig
+    from faceaffect.downstream.search import fit_baseline, search_head
 
     train_videos, missing = present(store, train_labels)
     if val_labels is None:
@@ -81,46 +67,40 @@ def train_head(
     else:
         val_videos, missing_val = present(store, val_labels)
         missing = missing + missing_val
-    config = HeadConfig.for_task(task, 1, inputs=options.inputs, hidden=options.hidden, extractor=store.model)
+    config = HeadConfig.for_task(task, 1, inputs=options.inputs, extractor=store.model)
     width = input_width(store, config.inputs)
     config = config.replace(in_dim=4 * width if config.pooled else width)
     samples = video_samples if config.pooled else partial(frame_samples, task=task)
     train = samples(store, labels=train_labels, inputs=config.inputs, videos=train_videos)
     val = samples(store, labels=val_labels, inputs=config.inputs, videos=val_videos)
-    torch.manual_seed(options.seed)  # the initial weights too: the same seed gives the same head
-    head = Head(config)
     with torch_threads(options.threads):
-        fitted = fit_head(
-            head,
-            train.x,
-            train.y,
-            val.x,
-            val.y,
-            epochs=options.epochs,
-            patience=options.patience,
-            lr=options.lr,
-            batch_size=options.batch_size,
-            weight_decay=options.weight_decay,
-            seed=options.seed,
-            threads=None,
-            on_epoch=on_epoch,
+        chosen = search_head(config, train, val, options, on_candidate)
+        baseline = fit_baseline(config, train, val, options)
+        predictor = HeadPredictor(
+            chosen.head, HeadPredictor(baseline.head), {"train": train_videos, "validation": val_videos}
         )
-        predictor = HeadPredictor(head)
-        if config.pooled:
-            figures = score_report(task, val.y, predictor.video_outputs(store, val_videos))
-        else:
-            figures = tune(predictor, store, {v: val_labels[v] for v in val_videos}, options.windows)
+        validation = {v: val_labels[v] for v in val_videos}
+        figures = {}
+        for name, member, model in (
+            ("head", predictor, chosen.record["model"]),
+            ("baseline", predictor.baseline, baseline.record["model"]),
+        ):
+            if config.pooled:
+                scores = score_report(task, val.y, member.video_outputs(store, val_videos))
+            else:
+                scores = tune(member, store, validation, options.windows)
+            figures[name] = {"model": model, **scores}
+            member.metrics = {"task": task, "figures_on": "validation", **figures[name]}
     predictor.metrics = {
         "task": task,
         "inputs": config.inputs,
         "extractor": store.model.get("name"),
-        "train": {"videos": len(train_videos), "samples": len(train.x)},
-        "validation": {"videos": len(val_videos), "samples": len(val.x)},
+        "train": {"videos": len(train_videos), "samples": len(train)},
+        "validation": {"videos": len(val_videos), "samples": len(val)},
         "missing_videos": len(missing),
-        "best_epoch": fitted.best_epoch,
-        "epochs_run": len(fitted.history),
-        "val_score_during_training": fitted.best_score,
-        "validation_figures": figures,
+        "figures_on": "validation",
+        **figures,
+        "search": chosen.record["candidates"],
     }
     return predictor, predictor.metrics
 
@@ -188,33 +168,48 @@ def tune(
 
 
 def evaluate(predictor: Predictor, store: FeatureStore, labels: Labels) -> dict[str, Any]:
-    """Scores of a predictor on labelled videos: per frame, with its thresholds, with its window too."""
+    """Scores of a predictor (and of its linear baseline, when it has one) on labelled videos.
+
+    ``per_frame``: default decisions, no smoothing; ``tuned`` (AU): with the predictor's thresholds;
+    ``final``: with its window and thresholds too. ``tuned_on`` says where those were chosen, and how many
+    of the evaluated videos took part in the training or validation split of the head's training run.
+    """
+    videos, missing = present(store, labels)
+    report: dict[str, Any] = {"task": predictor.task, "videos": len(videos), "missing_videos": len(missing)}
+    if predictor.task != "emi":
+        report["frames"] = int(sum(labelled(predictor.task, labels[v]).sum() for v in videos))
+    splits = getattr(predictor, "splits", None)
+    if splits is not None:
+        report["tuned_on"] = {
+            "split": "validation",
+            "videos": len(splits.get("validation", [])),
+            "evaluated_videos_in_it": len(set(videos) & set(splits.get("validation", []))),
+            "evaluated_videos_in_training_split": len(set(videos) & set(splits.get("train", []))),
+        }
+    report["head"] = _scores(predictor, store, {v: labels[v] for v in videos})
+    baseline = getattr(predictor, "baseline", None)
+    if baseline is not None:
+        report["baseline"] = _scores(baseline, store, {v: labels[v] for v in videos})
+    return report
+
+
+def _scores(predictor: Predictor, store: FeatureStore, labels: Labels) -> dict[str, Any]:
     task = predictor.task
+    head = getattr(predictor, "head", None)
+    model = {"model": head.config.training["model"]} if head is not None and head.config.training else {}
     if task == "emi":
         predictor.check(store)
-        videos, missing = present(store, labels)
-        outputs = predictor.video_outputs(store, videos)
-        return {
-            "task": task,
-            "videos": len(videos),
-            "missing_videos": len(missing),
-            **score_report(task, np.stack([labels[v] for v in videos]), outputs),
-        }
+        outputs = predictor.video_outputs(store, list(labels))
+        return {**model, **score_report(task, np.stack(list(labels.values())), outputs)}
     pairs = collect(predictor, store, labels)
     thresholds = 0.5 if predictor.thresholds is None else predictor.thresholds
     y, p = _stack(task, pairs, predictor.window)
-    report: dict[str, Any] = {
-        "task": task,
-        "videos": len(pairs),
-        "missing_videos": len(labels) - len(pairs),
-        "frames": len(y),
-        "per_frame": series_score(task, pairs),
-    }
+    figures: dict[str, Any] = {**model, "per_frame": series_score(task, pairs)}
     if task == "au":
-        report["tuned"] = series_score(task, pairs, 0, thresholds)
-    report["window"] = predictor.window
-    report["final"] = score_report(task, y, decisions(task, p, thresholds))
-    return report
+        figures["tuned"] = series_score(task, pairs, 0, thresholds)
+    figures["window"] = predictor.window
+    figures["final"] = score_report(task, y, decisions(task, p, thresholds))
+    return figures
 
 
 def predict(

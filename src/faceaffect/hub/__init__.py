@@ -10,6 +10,7 @@ from __future__ import annotations
 from faceaffect.core.errors import (
     CheckpointError,
     ChecksumMismatchError,
+    DownloadTooLargeError,
     HTTPDownloadError,
     NetworkError,
     UnsafeCheckpointError,
@@ -39,6 +40,7 @@ from faceaffect.hub.safe_pickle import read_module_state_dict, read_state_dict
 __all__ = [
     "CheckpointError",
     "ChecksumMismatchError",
+    "DownloadTooLargeError",
     "HTTPDownloadError",
     "NetworkError",
     "UnsafeCheckpointError",

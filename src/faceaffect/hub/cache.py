@@ -6,7 +6,9 @@
 The cache lives in ``$FACEAFFECT_HOME`` (default ``~/.cache/faceaffect``), one file per source under
 ``weights/<digest prefix>/<file name>``. Offline mode (``offline=True`` or ``FACEAFFECT_OFFLINE=1``) never
 touches the network. Every file is verified by ``sha256`` when the source has one, else by its git blob id,
-after a download and each time a cached copy is used.
+after a download and each time a cached copy is used. A download never brings more than the expected size
+(the source's ``size``, else the server's Content-Length, at most ``max_download_bytes``: see
+:mod:`faceaffect.core.limits`), so an endless response cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,11 +24,14 @@ from typing import BinaryIO
 
 from faceaffect.core.errors import (
     ChecksumMismatchError,
+    DownloadTooLargeError,
     HTTPDownloadError,
     NetworkError,
+    WeightsError,
     WeightsNotCachedError,
 )
 from faceaffect.core.io import atomic_path
+from faceaffect.core.limits import current_limits, env_name
 from faceaffect.core.progress import Progress
 from faceaffect.hub.registry import WeightSource
 
@@ -107,7 +113,10 @@ PACKAGE_SCHEME = "package:"
 
 def packaged_file(source: WeightSource) -> Path:
     """The verified path of a file shipped in the package, named ``package:<path below src/faceaffect>``."""
-    path = Path(__file__).resolve().parents[1] / source.url.removeprefix(PACKAGE_SCHEME)
+    package = Path(__file__).resolve().parents[1]
+    path = (package / source.url.removeprefix(PACKAGE_SCHEME)).resolve()
+    if not path.is_relative_to(package):
+        raise WeightsError(f"{source.url}: names a file outside the faceaffect package")
     if not path.is_file():
         raise WeightsNotCachedError(f"{source.url}: not in this installation of faceaffect ({path})")
     verify(path, source)
@@ -151,10 +160,34 @@ def fetch(
     return target
 
 
+def _failed(source: WeightSource, error: BaseException) -> NetworkError:
+    reason = getattr(error, "reason", None) or error
+    return NetworkError(f"downloading {source.filename} from {source.url} failed: {reason}")
+
+
+def _expected_size(source: WeightSource, announced: int | None, folder: Path) -> int:
+    """The most bytes a download may bring: the registry's size, else the server's Content-Length, never
+    above ``max_download_bytes``; refused before the transfer when they disagree or the disk lacks room."""
+    limit = current_limits().max_download_bytes
+    if source.size is not None and announced is not None and announced != source.size:
+        raise DownloadTooLargeError(
+            f"{source.url} announces {announced} bytes, but {source.filename} has {source.size}"
+        )
+    expected = source.size or announced
+    if expected is not None and expected > limit and source.size is None:
+        raise DownloadTooLargeError(
+            f"{source.url} announces {expected} bytes, more than the download limit of {limit}; raise it "
+            f"with {env_name('max_download_bytes')}"
+        )
+    free = shutil.disk_usage(folder).free
+    if expected is not None and expected > free:
+        raise DownloadTooLargeError(f"{source.filename} needs {expected} bytes, {folder} has {free} free")
+    return expected or limit
+
+
 def _download(source: WeightSource, out: BinaryIO, progress: Progress | None) -> None:
-    def failed(error: BaseException) -> NetworkError:
-        reason = getattr(error, "reason", None) or error
-        return NetworkError(f"downloading {source.filename} from {source.url} failed: {reason}")
+    """Stream ``source`` into ``out``; a transfer longer than expected (an endless response included) is
+    cut off at the expected size."""
 
     request = urllib.request.Request(source.url, headers={"User-Agent": "faceaffect"})
     try:
@@ -164,20 +197,28 @@ def _download(source: WeightSource, out: BinaryIO, progress: Progress | None) ->
             f"downloading {source.filename} failed: HTTP {error.code} {error.reason} from {source.url}"
         ) from None
     except (OSError, http.client.HTTPException) as error:
-        raise failed(error) from None
+        raise _failed(source, error) from None
     with response:
-        total = int(response.headers.get("Content-Length") or 0)
+        length = response.headers.get("Content-Length", "")
+        announced = int(length) if length.isdigit() else None
+        most = _expected_size(source, announced, Path(out.name).parent)
+        total = source.size or announced
         done = 0
         while True:
             if progress is not None:
-                progress(done, total)
+                progress(done, total or 0)
             try:
                 chunk = response.read(_CHUNK)
             except (OSError, http.client.HTTPException) as error:
-                raise failed(error) from None
+                raise _failed(source, error) from None
             if not chunk:
                 break
-            out.write(chunk)
             done += len(chunk)
+            if done > most:
+                raise DownloadTooLargeError(
+                    f"{source.url} sent more than the expected {most} bytes; stopped "
+                    + ("" if total else f"(raise the limit with {env_name('max_download_bytes')})")
+                )
+            out.write(chunk)
     if total and done != total:
-        raise failed(ConnectionError(f"got {done} of {total} bytes"))
+        raise _failed(source, ConnectionError(f"got {done} of {total} bytes"))

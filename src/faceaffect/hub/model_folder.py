@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from faceaffect.core.errors import CheckpointError
+from faceaffect.core.documents import read_document
+from faceaffect.core.errors import CheckpointError, FaceaffectError
 from faceaffect.core.io import atomic_path
 from faceaffect.hub.registry import ModelConfig
 
@@ -63,17 +64,18 @@ def load_pretrained_files(directory: str | Path) -> tuple[ModelConfig, dict[str,
 
 
 def read_config(directory: str | Path) -> ModelConfig:
-    """The ModelConfig in a saved model folder's ``config.json``; needs no torch."""
+    """The ModelConfig in a saved model folder's ``config.json`` (read defensively, see
+    :mod:`faceaffect.core.documents`); needs no torch."""
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
         raise CheckpointError(f"{directory} is not a saved model folder: {CONFIG_NAME} is missing")
+    document = read_document(path, CheckpointError)
+    version = document.pop(_VERSION_KEY, None)
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format version {version!r}, faceaffect reads {FORMAT_VERSION}")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        version = document.pop(_VERSION_KEY, None)
-        if version != FORMAT_VERSION:
-            raise CheckpointError(f"{path}: format version {version!r}, faceaffect reads {FORMAT_VERSION}")
         return ModelConfig.from_dict(document)
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
+    except (FaceaffectError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise CheckpointError(f"{path} is not a valid model config: {error}") from None
 
 

@@ -6,17 +6,23 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from faceaffect.core.errors import UnknownModelError
-from faceaffect.core.labels import label_set
+from faceaffect.core.errors import FaceaffectError, UnknownModelError
+from faceaffect.core.labels import LABEL_SETS, label_set
+from faceaffect.core.validate import check_fields, check_range
 
 Vector = tuple[float, float, float]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
 
+WEIGHT_FORMATS = ("hsemotion_pickle", "state_dict", "onnx", "safetensors")
+INPUT_SIZES = (16, 1024)  # the square input a config may ask for, in pixels (published models: 64-260)
+_HEX = re.compile(r"[0-9a-fA-F]+")
 DEFAULT_MODEL = "mbf_ferplus_8"  # embedded in the package: works offline, no download
 UPSTREAM = "https://github.com/av-savchenko/face-emotion-recognition/blob/main/models/"
 
@@ -34,6 +40,21 @@ class WeightSource:
     format: str
     sha256: str | None = None
     git_sha1: str | None = None
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self, "weight source")
+        check_range(self, "weight source", "size", 1)
+        if self.format not in WEIGHT_FORMATS:
+            raise FaceaffectError(f"unknown weight format {self.format!r}; use {', '.join(WEIGHT_FORMATS)}")
+        if not self.url.startswith(("https://", "http://", "package:")):
+            raise FaceaffectError(f"weight URL {self.url!r} is neither http(s):// nor package:")
+        if self.url.startswith("package:") and ".." in self.url.split("/"):
+            raise FaceaffectError(f"weight URL {self.url!r} names a file outside the faceaffect package")
+        for name, length in (("sha256", 64), ("git_sha1", 40)):
+            digest = getattr(self, name)
+            if digest is not None and (len(digest) != length or not _HEX.fullmatch(digest)):
+                raise FaceaffectError(f"weight source {name} must be {length} hex digits, got {digest!r}")
 
     @property
     def filename(self) -> str:
@@ -77,6 +98,22 @@ class ModelConfig:
     def num_outputs(self) -> int:
         return self.num_classes + (2 if self.has_va else 0)
 
+    def __post_init__(self) -> None:
+        what = f"model config {self.name!r}:" if isinstance(self.name, str) else "model config"
+        check_fields(self, what)
+        if not self.name or not self.name.isprintable():
+            raise FaceaffectError(f"{what} name must be printable text, got {self.name!r}")
+        check_range(self, what, "input_size", *INPUT_SIZES)
+        check_range(self, what, "embedding_dim", 1, 1 << 16)
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if len(values) != 3 or not all(_finite(value) for value in values):
+                raise FaceaffectError(f"{what} {name} must be 3 finite numbers, got {values!r}")
+        if min(self.std) <= 0:
+            raise FaceaffectError(f"{what} std must be positive, got {self.std!r}")
+        if self.label_set not in LABEL_SETS:
+            raise FaceaffectError(f"{what} unknown label set {self.label_set!r}; use {', '.join(LABEL_SETS)}")
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the ``config.json`` of a saved model)."""
         return asdict(self)
@@ -84,8 +121,11 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """The config of a ``config.json``; faceaffect 0.1 kept ``grayscale`` and ``flip_average`` in
-        ``extra``, which is read the same way."""
+        ``extra``, which is read the same way. Wrong names, types or values are one-line errors."""
         data = dict(data)
+        unknown = sorted(set(data) - {field.name for field in fields(cls)})
+        if unknown:
+            raise FaceaffectError(f"unknown model config field {unknown[0]!r}")
         extra = dict(data.get("extra") or {})
         for key in ("grayscale", "flip_average"):
             if key in extra:
@@ -95,11 +135,16 @@ class ModelConfig:
             if data.get(key) is not None:
                 data[key] = WeightSource(**data[key])
         for key in ("mean", "std"):
-            data[key] = tuple(data[key])
+            if isinstance(data.get(key), list):
+                data[key] = tuple(data[key])
         return cls(**data)
 
     def replace(self, **changes: Any) -> ModelConfig:
         return replace(self, **changes)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _published(path: str, git_sha1: str, fmt: str = "hsemotion_pickle") -> WeightSource:

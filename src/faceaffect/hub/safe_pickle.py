@@ -236,8 +236,8 @@ def read_module_state_dict(
     except UnsafeCheckpointError as error:
         raise UnsafeCheckpointError(f"{path}: {error}") from None
     except Exception as error:
-        raise CheckpointError(f"cannot read {path}: {type(error).__name__}: {error}") from None
-    return _flatten(_unwrap(obj), path)
+        raise _unreadable(path, error) from None
+    return _flatten(unwrap_checkpoint(obj), path)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -245,28 +245,49 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
     A dict wrapping it under ``model_state_dict`` / ``state_dict`` / ``model`` / ``net`` is unwrapped.
     """
+    try:
+        obj = load_weights_only(path)
+    except UnsafeCheckpointError as error:
+        raise UnsafeCheckpointError(
+            f"{error}; it is not a plain state dict (whole pickled modules need read_module_state_dict)"
+        ) from None
+    return _flatten(unwrap_checkpoint(obj), Path(path))
+
+
+def load_weights_only(path: str | Path) -> Any:
+    """What ``torch.load(path, weights_only=True)`` reads (tensors and plain containers), with one-line
+    errors: UnsafeCheckpointError names what the file asks for (torch's own message would advise turning
+    ``weights_only`` off, which would let the file run code), CheckpointError for a damaged file."""
     import torch
 
     path = _check_path(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-        reason = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", str(error), re.DOTALL)
+        text = str(error)
+        refused = re.search(r"GLOBAL ([\w.]+)", text)
+        reason = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.DOTALL)
         if refused:
             module, _, name = refused[1].rpartition(".")
-            detail = "it asks for the global {}.{}".format(*_python3_name(module or "builtins", name))
+            detail = "asks for the global {}.{}, which could run code".format(
+                *_python3_name(module or "builtins", name)
+            )
         else:
-            detail = f"refused by torch's weights-only loader: {reason[1].strip() if reason else error}"
-        raise UnsafeCheckpointError(
-            f"{path} is not a plain state dict ({detail}); whole pickled modules need read_module_state_dict"
-        ) from None
-    except Exception as error:
-        raise CheckpointError(f"cannot read {path}: {type(error).__name__}: {error}") from None
-    return _flatten(_unwrap(obj), path)
+            detail = "is refused by torch's weights-only loader" + (
+                f": {' '.join(reason[1].split())}" if reason else ""
+            )
+        raise UnsafeCheckpointError(f"{path} {detail}") from None
+    except Exception as error:  # torch raises many types for damaged files
+        raise _unreadable(path, error) from None
 
 
-def _unwrap(obj: Any) -> Any:
+def _unreadable(path: Path, error: Exception) -> CheckpointError:
+    return CheckpointError(f"cannot read {path}: {type(error).__name__}: {' '.join(str(error).split())}")
+
+
+def unwrap_checkpoint(obj: Any) -> Any:
+    """What a training checkpoint wraps under ``model_state_dict`` / ``state_dict`` / ``model`` / ``net``
+    (nested wrappers too); anything else as it is."""
     while isinstance(obj, dict):
         key = next((k for k in _WRAPPER_KEYS if k in obj), None)
         if key is None:

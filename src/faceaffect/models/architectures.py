@@ -11,17 +11,20 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from faceaffect.core.errors import CheckpointError, FaceaffectError
 from faceaffect.hub.registry import ModelConfig, get_config
+from faceaffect.hub.safe_pickle import unwrap_checkpoint
 from faceaffect.models.multitask import MultiTaskModel
 
 StateDict = dict[str, torch.Tensor]
+_EXAMPLES = 5
 Builder = Callable[[ModelConfig], nn.Module]
 CheckpointFilter = Callable[[StateDict], StateDict]
 
@@ -63,6 +66,25 @@ def create_model(name_or_config: str | ModelConfig) -> MultiTaskModel:
     """A randomly initialised multi-task model for a registered name or a config."""
     config = get_config(name_or_config) if isinstance(name_or_config, str) else name_or_config
     return MultiTaskModel(config, create_backbone(config)).eval()
+
+
+def plain_state_dict(checkpoint: dict[str, Any]) -> StateDict:
+    """The state dict of a checkpoint: out of its wrapper (``{'model_state_dict': ...}``, ...), without
+    DataParallel's ``module.`` prefix. For the architectures' filters, which take either."""
+    state = unwrap_checkpoint(checkpoint)
+    if state and all(key.startswith("module.") for key in state):
+        return {key.removeprefix("module."): value for key, value in state.items()}
+    return state
+
+
+def check_keys(got: Iterable[str], expected: set[str], what: str) -> None:
+    """ValueError naming the first missing and unexpected keys when ``got`` is not exactly ``expected``."""
+    missing, unexpected = sorted(expected - set(got)), sorted(set(got) - expected)
+    if missing or unexpected:
+        more = " (and more)" if max(len(missing), len(unexpected)) > _EXAMPLES else ""
+        raise ValueError(
+            f"not {what}: missing keys {missing[:_EXAMPLES]}, unexpected keys {unexpected[:_EXAMPLES]}{more}"
+        )
 
 
 def filter_checkpoint(state: StateDict, config: ModelConfig, origin: object) -> StateDict:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from faceaffect.hub.registry import ModelConfig
-from faceaffect.models.architectures import register_architecture
+from faceaffect.models.architectures import check_keys, plain_state_dict, register_architecture
 
 __all__ = ["DDAMFNBackbone", "checkpoint_filter_fn"]
 
@@ -34,7 +34,6 @@ StateDict = dict[str, torch.Tensor]
 _UNUSED = re.compile(
     r"^(bn\.|features\.\d+\.(model\.\d+\.)?conv_dw\.(bn|prelu)\.|cat_head\d+\.CoordAtt\.Linear\.)"
 )
-_WRAPPER_KEYS = ("model_state_dict", "state_dict")
 _MAP_SIDE = 7
 
 
@@ -217,13 +216,6 @@ class DDAMFNBackbone(nn.Module):
         return self.forward_with_heads(x)[0]
 
 
-def _unwrap(state: dict) -> StateDict:
-    for key in _WRAPPER_KEYS:
-        if isinstance(state.get(key), dict):
-            state = state[key]
-    return {key.removeprefix("module."): value for key, value in state.items()}
-
-
 def checkpoint_filter_fn(state_dict: StateDict) -> StateDict:
     """Map an upstream DDAMNet state dict (or a checkpoint holding one) to MultiTaskModel keys.
 
@@ -232,16 +224,11 @@ def checkpoint_filter_fn(state_dict: StateDict) -> StateDict:
     everything else ``backbone.*``. The head width is kept as is: an 8-class checkpoint does not fit a
     10-output model, and strict loading says so.
     """
-    state = {key: value for key, value in _unwrap(state_dict).items() if not _UNUSED.match(key)}
+    state = {key: value for key, value in plain_state_dict(state_dict).items() if not _UNUSED.match(key)}
     num_head = len({key.split(".")[0] for key in state if key.startswith("cat_head")})
     with torch.device("meta"):
         expected = set(DDAMFNBackbone(num_head=max(num_head, 1)).state_dict()) | {"fc.weight", "fc.bias"}
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        raise ValueError(
-            f"not a DDAMNet state dict: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}"
-            + (" (and more)" if len(missing) > 5 or len(unexpected) > 5 else "")
-        )
+    check_keys(state, expected, "a DDAMNet state dict")
     return {
         (f"head.{key.removeprefix('fc.')}" if key.startswith("fc.") else f"backbone.{key}"): value
         for key, value in state.items()

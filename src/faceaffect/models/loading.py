@@ -22,7 +22,7 @@ from faceaffect.hub.model_folder import WEIGHTS_NAME, read_safetensors, save_pre
 from faceaffect.hub.registry import ModelConfig
 from faceaffect.hub.resolve import ResolvedModel, resolve_model
 from faceaffect.hub.safe_pickle import read_module_state_dict, read_state_dict
-from faceaffect.models.architectures import create_model, filter_checkpoint
+from faceaffect.models.architectures import create_model, filter_checkpoint, plain_state_dict
 from faceaffect.models.multitask import MultiTaskModel
 
 StateDict = dict[str, torch.Tensor]
@@ -78,8 +78,7 @@ def convert_state_dict(
 
     A ``module.`` prefix (DataParallel) is dropped; a state dict already in our keys is returned as is.
     """
-    if state and all(key.startswith("module.") for key in state):
-        state = {key.removeprefix("module."): value for key, value in state.items()}
+    state = plain_state_dict(state)
     if state and all(key.startswith(_OUR_PREFIXES) for key in state):
         return state
     return filter_checkpoint(state, config, origin)

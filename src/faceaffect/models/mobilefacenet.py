@@ -32,14 +32,13 @@ import torch
 from torch import nn
 
 from faceaffect.hub.registry import ModelConfig
-from faceaffect.models.architectures import register_architecture
+from faceaffect.models.architectures import check_keys, plain_state_dict, register_architecture
 
 __all__ = ["MobileFaceNet", "checkpoint_filter_fn", "gdc_kernel_size"]
 
 StateDict = dict[str, torch.Tensor]
 _BACKBONE_ROOTS = ("layers.", "conv_sep.", "features.")
 _ANCHOR = "conv_sep.layers.0.weight"
-_WRAPPER_KEYS = ("model_state_dict", "state_dict")
 
 
 class _ConvBN(nn.Module):
@@ -182,15 +181,6 @@ class MobileFaceNet(nn.Module):
         return self.features(self.conv_sep(x))
 
 
-def _unwrap(state: dict) -> StateDict:
-    for key in _WRAPPER_KEYS:
-        if isinstance(state.get(key), dict):
-            state = state[key]
-    if state and all(key.startswith("module.") for key in state):
-        state = {key.removeprefix("module."): value for key, value in state.items()}
-    return state
-
-
 def _reference_keys() -> set[str]:
     with torch.device("meta"):
         return set(MobileFaceNet().state_dict())
@@ -202,7 +192,7 @@ def checkpoint_filter_fn(state_dict: StateDict) -> StateDict:
     The backbone may sit at any prefix (``""``, ``"0."``, ``"backbone."`` ...); it is found by its
     ``conv_sep`` weight. The classifier is the one remaining Linear (``fc`` upstream) and becomes ``head``.
     """
-    state = _unwrap(state_dict)
+    state = plain_state_dict(state_dict)
     anchors = [key for key in state if key.endswith(_ANCHOR)]
     if len(anchors) != 1:
         raise ValueError(f"expected one MobileFaceNet ({_ANCHOR!r}) in the checkpoint, found {len(anchors)}")
@@ -219,13 +209,7 @@ def checkpoint_filter_fn(state_dict: StateDict) -> StateDict:
     head = weights[0].removesuffix("weight") if len(weights) == 1 else None
     if head is None or set(rest) != {f"{head}weight", f"{head}bias"}:
         raise ValueError(f"expected one Linear classifier next to the backbone, found keys {sorted(rest)}")
-    expected = _reference_keys()
-    missing, unexpected = sorted(expected - set(backbone)), sorted(set(backbone) - expected)
-    if missing or unexpected:
-        raise ValueError(
-            f"not an insightface MobileFaceNet: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}"
-            + (" (and more)" if len(missing) > 5 or len(unexpected) > 5 else "")
-        )
+    check_keys(backbone, _reference_keys(), "an insightface MobileFaceNet")
     out = {f"backbone.{key}": value for key, value in backbone.items()}
     out["head.weight"] = rest[f"{head}weight"]
     out["head.bias"] = rest[f"{head}bias"]

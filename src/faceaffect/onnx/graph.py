@@ -16,8 +16,9 @@ EfficientNet-B0 +21 % faces/s; PReLU (MobileFaceNet, DDAMFN) becomes Mul + Max, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,6 +46,48 @@ def ort_errors() -> tuple[type[Exception], ...]:
 
     names = ("Fail", "InvalidGraph", "InvalidArgument", "InvalidProtobuf", "NotImplemented")
     return (RuntimeError, *(getattr(state, name) for name in names if hasattr(state, name)))
+
+
+def read_graph(path: str | Path) -> onnx.ModelProto:
+    """An ONNX file with its external data (tensors kept in files beside the graph). That data must lie in
+    the file's own folder: a location outside it (``../``, an absolute path, a symbolic link) is refused,
+    never read. Every problem is a one-line CheckpointError."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    path = Path(path)
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except (OSError, DecodeError) as error:
+        raise CheckpointError(f"cannot read the ONNX model {path}: {error}") from None
+    folder = path.resolve().parent
+    for location in _external_locations(proto.graph):
+        target = folder / location
+        if Path(location).is_absolute() or target.is_symlink() or not target.resolve().is_relative_to(folder):
+            raise CheckpointError(f"{path} keeps tensor data in {location!r}, outside its folder: refused")
+    try:
+        onnx.load_external_data_for_model(proto, str(folder))
+    except (OSError, ValueError, onnx.checker.ValidationError) as error:
+        raise CheckpointError(
+            f"cannot read the external data of {path}: {' '.join(str(error).split())}"
+        ) from None
+    return proto
+
+
+def _external_locations(graph: onnx.GraphProto) -> Iterator[str]:
+    """The file names of every tensor of ``graph`` (and of its subgraphs) stored outside the ONNX file."""
+    import onnx
+
+    sparse = graph.sparse_initializer
+    tensors = [*graph.initializer, *(s.values for s in sparse), *(s.indices for s in sparse)]
+    for node in graph.node:
+        for attribute in node.attribute:
+            tensors += [attribute.t, *attribute.tensors]
+            for subgraph in (attribute.g, *attribute.graphs):
+                yield from _external_locations(subgraph)
+    for tensor in tensors:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            yield from (entry.value for entry in tensor.external_data if entry.key == "location")
 
 
 def graph_layout(model: onnx.ModelProto, config: ModelConfig) -> str:

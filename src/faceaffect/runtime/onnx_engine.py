@@ -30,6 +30,7 @@ from faceaffect.onnx.graph import (
     graph_layout,
     optimize_for_runtime,
     ort_errors,
+    read_graph,
 )
 from faceaffect.runtime.base import EngineOutput
 
@@ -104,8 +105,8 @@ class OnnxEngine:
 
         self.config = config
         try:
-            proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
-        except (OSError, DecodeError) as error:
+            proto = onnx.load_from_string(model) if isinstance(model, bytes) else read_graph(model)
+        except DecodeError as error:
             raise CheckpointError(f"cannot read the ONNX model {_origin(model)}: {error}") from None
         self.layout = graph_layout(proto, config)
         if self.layout == Layout.PUBLISHED:

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from faceaffect.core.errors import FaceaffectError
 from faceaffect.core.io import atomic_path
-from faceaffect.hub import load_pretrained_files, read_state_dict
+from faceaffect.hub import load_pretrained_files, read_safetensors, read_state_dict
+from faceaffect.hub.safe_pickle import load_weights_only
 
 CHECKPOINT_FORMAT = "faceaffect-train-checkpoint/1"
 
@@ -26,11 +26,9 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (safely: ``weights_only=True``)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for corrupt or foreign files
-        raise FaceaffectError(f"cannot read training checkpoint {path}: {error}") from None
+    """Read a checkpoint written by :func:`save_checkpoint` (safely: ``weights_only=True``; a file that asks
+    for anything else is refused in one line)."""
+    state = load_weights_only(path)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise FaceaffectError(f"{path} is not a faceaffect training checkpoint")
     return state
@@ -48,7 +46,7 @@ def load_init_weights(model: nn.Module, path: str | Path) -> tuple[int, int]:
     if path.is_dir():
         state = load_pretrained_files(path)[1]
     elif path.suffix == ".safetensors":
-        state = load_file(str(path))
+        state = read_safetensors(path)
     else:
         state = read_state_dict(path)
     if not any(key.startswith(("backbone.", "head.")) for key in state):

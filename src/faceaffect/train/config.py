@@ -7,15 +7,17 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from faceaffect.core.documents import read_document
 from faceaffect.core.errors import FaceaffectError
+from faceaffect.core.validate import check_fields, check_range
 from faceaffect.hub.registry import REGISTRY, ModelConfig
 from faceaffect.hub.resolve import resolve_model
+from faceaffect.train.datasets import READERS
 from faceaffect.train.transforms import Augment
 
 
@@ -28,6 +30,12 @@ class StageConfig:
     lr: float
     freeze_backbone: bool = False
     lr_end: float | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self, "training stage")
+        check_range(self, "training stage", "epochs", 0, 100_000)
+        check_range(self, "training stage", "lr", 0, 10)
+        check_range(self, "training stage", "lr_end", 0, 10)
 
     def lr_at(self, progress: float) -> float:
         """The learning rate after ``progress`` (0..1) of this stage."""
@@ -46,6 +54,11 @@ class DataConfig:
     val: str | None = None
     image_root: str | None = None
     soft_targets: bool = False
+
+    def __post_init__(self) -> None:
+        check_fields(self, "training data")
+        if self.kind not in READERS:
+            raise FaceaffectError(f"training data kind {self.kind!r} is unknown; use {', '.join(READERS)}")
 
 
 def _recipe_stages() -> list[StageConfig]:
@@ -82,12 +95,26 @@ class TrainConfig:
     resume: bool = False
     tensorboard: bool = True
 
+    def __post_init__(self) -> None:
+        what = "training config"
+        check_fields(self, what)
+        if not self.stages or not all(isinstance(stage, StageConfig) for stage in self.stages):
+            raise FaceaffectError(f"{what} stages must be a non-empty list of stages")
+        for name, low, high in (("batch_size", 1, 1 << 16), ("rho", 0, 10), ("label_smoothing", 0, 1),
+                                ("num_workers", 0, 256), ("seed", 0, 2**32 - 1),
+                                ("max_steps_per_epoch", 1, None)):  # fmt: skip
+            check_range(self, what, name, low, high)
+        if isinstance(self.model, dict):
+            self.model_config()
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """A config from JSON-like data; unknown names, wrong types and values out of range are one-line
+        errors."""
         data = dict(data)
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
-            raise FaceaffectError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+            raise FaceaffectError(f"unknown training option(s): {', '.join(sorted(map(str, unknown)))}")
         try:
             if "data" in data:
                 data["data"] = DataConfig(**data["data"])
@@ -102,18 +129,13 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
-        """Read a ``.json`` or ``.yaml``/``.yml`` file."""
-        path = Path(path)
-        text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-        if not isinstance(data, dict):
-            raise FaceaffectError(f"{path}: a training config must be a mapping")
-        return cls.from_dict(data)
+        """Read a ``.json`` or ``.yaml``/``.yml`` file (defensively: see :mod:`faceaffect.core.documents`);
+        every problem is one line naming the file."""
+        data = read_document(path, FaceaffectError)
+        try:
+            return cls.from_dict(data)
+        except FaceaffectError as error:
+            raise FaceaffectError(f"{path}: {error}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,8 +144,10 @@ class TrainConfig:
         if isinstance(self.model, str):
             return resolve_model(self.model).config
         overrides = dict(self.model)
-        base = REGISTRY.get(overrides.get("name", ""))
+        base = REGISTRY.get(str(overrides.get("name", "")))
         try:
-            return base.replace(**overrides) if base is not None else ModelConfig.from_dict(overrides)
-        except TypeError as error:
+            if base is None:
+                return ModelConfig.from_dict(overrides)
+            return base.replace(**{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+        except (TypeError, ValueError, AttributeError) as error:
             raise FaceaffectError(f"bad model config: {error}") from None

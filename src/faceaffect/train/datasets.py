@@ -15,18 +15,19 @@ import io
 import math
 import re
 import tarfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.core.labels import AFFECTNET_8
+from faceaffect.core.limits import current_limits, env_name
 from faceaffect.core.types import FaceBox
-from faceaffect.images import IMAGE_SUFFIXES, load_image, to_rgb_array
+from faceaffect.images import IMAGE_SUFFIXES, decode_image, load_image, to_rgb_array
 from faceaffect.preprocess import crop_box
 
 # AffectNet's own expression codes 0-7 (8-10: none, uncertain, no face -> dropped).
@@ -236,16 +237,25 @@ def read_ferplus(path: str | Path, split: str | None = None) -> list[Sample]:
 
 
 def _read_archive(path: Path) -> tuple[str, dict[str, bytes]]:
-    """The ``label.csv`` member name and the bytes of every PNG/CSV member of a tar archive."""
+    """The ``label.csv`` member name and the bytes of every PNG/CSV member of a tar archive; the members
+    read into memory may hold ``max_archive_bytes`` together (see :mod:`faceaffect.core.limits`)."""
     members: dict[str, bytes] = {}
+    limit, total = current_limits().max_archive_bytes, 0
     try:
         with tarfile.open(path) as archive:
             for member in archive:
                 if member.isfile() and member.name.lower().endswith((*IMAGE_SUFFIXES, ".csv")):
+                    total += member.size
+                    if total > limit:
+                        raise DatasetError(
+                            f"{path}: member {member.name} ({member.size} bytes) takes the data read into "
+                            f"memory beyond the limit of {limit} bytes; raise it with "
+                            f"{env_name('max_archive_bytes')}"
+                        )
                     handle = archive.extractfile(member)
                     if handle is not None:
                         members[member.name] = handle.read()
-    except (tarfile.TarError, OSError, EOFError) as error:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
         raise DatasetError(f"{path}: cannot read archive: {error}") from None
     labels = sorted(name for name in members if name.rsplit("/", 1)[-1] == "label.csv")
     if len(labels) != 1:
@@ -318,12 +328,11 @@ def decode(sample: Sample) -> np.ndarray:
         if isinstance(sample.image, np.ndarray):
             image = to_rgb_array(sample.image)
         elif isinstance(sample.image, bytes):
-            with Image.open(io.BytesIO(sample.image)) as pil:
-                image = to_rgb_array(pil)
+            image = decode_image(sample.image, sample.source or "archive member")
         else:
             image = load_image(sample.image)
         return crop_box(image, sample.box) if sample.box is not None else image
-    except (InputError, UnidentifiedImageError, OSError) as error:
+    except InputError as error:
         raise DatasetError(f"{sample.source or 'sample'}: {error}") from None
 
 

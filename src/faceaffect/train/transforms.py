@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
+from faceaffect.core.validate import check_fields, check_range
 from faceaffect.hub.registry import ModelConfig
 from faceaffect.preprocess import normalize, resize_for_model
 
@@ -38,6 +39,13 @@ class Augment:
     rotate: float = 10.0
     color_jitter: float = 0.2
     erasing: float = 0.25
+
+    def __post_init__(self) -> None:
+        what = "training config augment"
+        check_fields(self, what)
+        for name, low, high in (("hflip", 0, 1), ("crop_scale", 0.01, 1), ("rotate", 0, 180),
+                                ("color_jitter", 0, 1), ("erasing", 0, 1)):  # fmt: skip
+            check_range(self, what, name, low, high)
 
 
 def _uniform(low: float, high: float) -> float:

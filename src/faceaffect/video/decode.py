@@ -1,7 +1,11 @@
 """Video decoding with PyAV, one frame at a time: files (mp4, mov, avi, mkv, flv, ...) and live cameras.
 
 Frames are decoded lazily, so memory stays flat however long the video; ``stride`` or ``target_fps`` pick
-which frames to keep. Unreadable and truncated files are clear ``InputError``\\ s.
+which frames to keep. Frames come upright (the video's display matrix applied). Damaged packets are skipped
+and counted in ``report`` (with the frames they took and a video shorter than declared), not fatal; a video
+that decodes no frame at all, or cannot be opened, is a clear ``InputError``; frames over the pixel limit
+(``faceaffect.core.limits``) a ``LimitError`` before decoding. :class:`StreamTimeouts` bound the waits of
+network streams.
 
 >>> reader = VideoReader.open("clip.mp4", target_fps=10)  # doctest: +SKIP
 >>> for frame in reader:  # doctest: +SKIP
@@ -13,7 +17,9 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -21,7 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from faceaffect.core.errors import FaceaffectError, InputError
+from faceaffect.core.errors import FaceaffectError, InputError, LimitError
+from faceaffect.core.limits import current_limits, env_name
+from faceaffect.video.faults import DecodeReport
+from faceaffect.video.orientation import display_matrix, orient
+
+DAMAGE_REACH = 32  # frames after a damaged packet within which frames it took can come out missing
 
 
 class SourceKind(StrEnum):
@@ -38,21 +49,24 @@ class SourceKind(StrEnum):
 class DecodedFrame:
     """One frame: its index in the source (decode order), time in seconds, RGB uint8 pixels (H, W, 3).
 
-    ``source`` names the file a frame came from when a source has several (a folder of images).
+    ``source`` names the file a frame came from when a source has several (a folder of images); ``pts`` is
+    a video frame's presentation time stamp, in its stream's time base.
     """
 
     index: int
     time: float
     image: np.ndarray
     source: str | None = None
+    pts: int | None = None
 
 
 @dataclass(frozen=True)
 class InputFailure:
-    """An input that was skipped, and why."""
+    """An input that was skipped, and why (``index``: its number among the inputs, where it has one)."""
 
     path: str
     reason: str
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,22 +91,26 @@ class Sampling:
         if self.max_frames is not None and self.max_frames < 1:
             raise FaceaffectError(f"max frames must be at least 1, got {self.max_frames}")
 
-    def select(self, frames: Iterator[DecodedFrame]) -> Iterator[DecodedFrame]:
-        """The kept frames of a stream, in order."""
-        kept = 0
-        next_time = -math.inf
+    def select(
+        self, frames: Iterable[DecodedFrame], kept: int = 0, previous: float | None = None
+    ) -> Iterator[DecodedFrame]:
+        """The kept frames of a stream, in order: every ``stride``-th by index, or the first frame of each
+        ``1 / target_fps`` seconds (a frame is kept when its time falls in a later slot than the time
+        ``previous`` of the frame before it). ``kept`` frames were kept before these (to continue a run)."""
         for frame in frames:
             if self.max_frames is not None and kept >= self.max_frames:
                 return
             if self.target_fps is not None:
-                if frame.time < next_time - 1e-6:
-                    continue
-                period = 1 / self.target_fps
-                next_time = next_time + period if frame.time - next_time < period else frame.time + period
-            elif frame.index % self.stride:
-                continue
-            kept += 1
-            yield frame
+                keep = previous is None or self._slot(frame.time) > self._slot(previous)
+                previous = frame.time
+            else:
+                keep = frame.index % self.stride == 0
+            if keep:
+                kept += 1
+                yield frame
+
+    def _slot(self, time: float) -> int:
+        return math.floor(time * self.target_fps + 1e-6)  # type: ignore[operator]
 
     def expected(self, frames: int | None, fps: float | None) -> int | None:
         """How many frames a source of ``frames`` frames at ``fps`` yields (None when unknown)."""
@@ -111,6 +129,27 @@ class Sampling:
         return min(fps, self.target_fps) if self.target_fps is not None else fps / self.stride
 
 
+@dataclass(frozen=True)
+class StreamTimeouts:
+    """How long a camera or network stream may keep us waiting: ``open`` seconds to answer, ``read``
+    seconds between data (None: no bound). The analysis defaults live in
+    ``faceaffect.options.AnalyzerOptions`` (``open_timeout``, ``read_timeout``)."""
+
+    open: float | None = None
+    read: float | None = None
+
+
+@dataclass(frozen=True)
+class StartAfter:
+    """Where a resumed run picks a video up: after source frame ``index`` (time stamp ``pts``), with ``kept``
+    frames kept by the sampling so far and the faults ``report`` met up to there."""
+
+    index: int
+    pts: int | None
+    kept: int
+    report: DecodeReport
+
+
 def camera_input(device: str | int) -> tuple[str, str]:
     """(url, PyAV format) of a webcam: ``/dev/videoN`` with v4l2 on Linux, avfoundation on macOS, and on
     Windows dshow, which needs the camera's name (``video=NAME``) rather than an index."""
@@ -125,39 +164,59 @@ def camera_input(device: str | int) -> tuple[str, str]:
 
 
 class VideoReader:
-    """Frames of one video file or live stream, decoded lazily; use :meth:`open` or :meth:`camera`."""
+    """Frames of one video file or live stream, decoded lazily; use :meth:`open` or :meth:`camera`.
 
-    def __init__(self, container: Any, name: str, sampling: Sampling, live: bool) -> None:
+    ``report`` tells the faults met so far (damaged packets skipped, frames lost, fewer frames than
+    declared). :meth:`resume` continues a run after a given frame (the reader seeks to it).
+    """
+
+    def __init__(
+        self,
+        container: Any,
+        name: str,
+        sampling: Sampling,
+        live: bool,
+        timeouts: StreamTimeouts | None = None,
+    ) -> None:
         self.container = container
         self.name = name
         self.sampling = sampling
         self.live = live
+        self.timeouts = timeouts or StreamTimeouts()
+        self.after: StartAfter | None = None
         self.kind = SourceKind.CAMERA if live else SourceKind.VIDEO
-        self.failures: list[InputFailure] = []  # nothing is skipped: a decoding error is fatal
+        self.failures: list[InputFailure] = []  # a video is one input: its faults are in ``report``
         self.stream = container.streams.video[0]
         self.stream.thread_type = "AUTO"
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.source_fps = float(rate) if rate else None
-        self.declared_frames = int(self.stream.frames or 0)
         start = self.stream.start_time
         self.start_time = float(start * self.stream.time_base) if start is not None else 0.0
+        self.report = DecodeReport(declared=None if live else self._declared())
+        self._next_index = 0
 
     @classmethod
     def open(cls, path: str | Path, sampling: Sampling | None = None) -> VideoReader:
-        """A video file; InputError when it is missing, unreadable, without video or truncated."""
+        """A video file; InputError when it is missing, cannot be opened or has no video, LimitError when its
+        frames are over the pixel limit."""
         path = Path(path)
         if not path.is_file():
             raise InputError(f"no such video file: {path}")
-        _check_complete(str(path))
-        return cls(
-            _open_container(str(path), None, f"video {path}"), str(path), sampling or Sampling(), False
-        )
+        container = _open_container(str(path), None, f"video {path}")
+        return _closing_on_error(container, lambda: cls(container, str(path), sampling or Sampling(), False))
 
     @classmethod
-    def camera(cls, device: str | int, sampling: Sampling | None = None) -> VideoReader:
-        """A webcam by index (or platform device name) or a stream URL (rtsp://, http://, ...)."""
+    def camera(
+        cls, device: str | int, sampling: Sampling | None = None, timeouts: StreamTimeouts | None = None
+    ) -> VideoReader:
+        """A webcam by index (or platform device name) or a stream URL (rtsp://, http://, ...), given up after
+        ``timeouts.open`` seconds without an answer (Ctrl-C stops the wait)."""
+        timeouts = timeouts or StreamTimeouts()
         url, fmt = (str(device), None) if "://" in str(device) else camera_input(device)
-        return cls(_open_container(url, fmt, f"camera {device}"), url, sampling or Sampling(), True)
+        container = _open_container(url, fmt, f"camera {device}", timeouts)
+        return _closing_on_error(
+            container, lambda: cls(container, url, sampling or Sampling(), True, timeouts)
+        )
 
     @property
     def fps(self) -> float | None:
@@ -166,30 +225,137 @@ class VideoReader:
 
     @property
     def size(self) -> tuple[int, int]:
-        """(width, height) of the frames."""
+        """(width, height) of the coded frames (before any rotation)."""
         return self.stream.width, self.stream.height
+
+    @property
+    def declared_frames(self) -> int:
+        """Frames the container declares (0 when it does not say)."""
+        return self.report.declared or 0
 
     def expected_frames(self) -> int | None:
         """How many frames iteration yields, when known (not for live streams)."""
-        return self.sampling.expected(None if self.live else self.declared_frames, self.source_fps)
+        return self.sampling.expected(None if self.live else self.report.declared, self.source_fps)
+
+    def resume(self, after: StartAfter | int) -> None:
+        """Start after a frame an interrupted run finished (before iterating)."""
+        if self.live:
+            raise InputError(f"cannot resume {self.name}: a live stream is read once")
+        if not isinstance(after, StartAfter):
+            raise InputError(f"cannot resume {self.name}: the interrupted run analysed images")
+        self.after = after
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         try:
-            yield from self.sampling.select(self._decode())
+            if self.after is None:
+                yield from self.sampling.select(self._decode(self._frames(), 0, None))
+            else:
+                yield from self._resumed(self.after)
         finally:
             self.close()
 
     def close(self) -> None:
         self.container.close()
 
-    def _decode(self) -> Iterator[DecodedFrame]:
-        index = 0
-        try:
-            for frame in self.container.decode(self.stream):
-                yield DecodedFrame(index, self._time(frame, index), frame.to_ndarray(format="rgb24"))
-                index += 1
-        except _av_errors() as error:
-            raise InputError(f"cannot decode {self.name} after frame {index}: {_reason(error)}") from None
+    def _declared(self) -> int | None:
+        """Frames the container announces: its count, or else duration x frame rate."""
+        if self.stream.frames:
+            return int(self.stream.frames)
+        duration, base = self.stream.duration, self.stream.time_base
+        if duration and base and self.source_fps:
+            return round(float(duration * base) * self.source_fps)
+        return None
+
+    def _frames(self) -> Iterator[Any]:
+        """PyAV frames in order; a packet the decoder refuses is skipped and counted in ``report``."""
+        packets = self.container.demux(self.stream)
+        while True:
+            asked = time.monotonic()
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except _av_errors() as error:
+                if self.live:
+                    raise self._read_error(error, time.monotonic() - asked) from None
+                self.report.damaged(self._next_index)  # the file cannot be read further
+                return
+            try:
+                frames = self.stream.decode(packet)
+            except _av_errors():
+                self.report.damaged(self._next_index)
+                continue
+            yield from frames
+
+    def _read_error(self, error: Exception, waited: float) -> InputError:
+        """The error of a stream that failed: a timeout when it came after ``timeouts.read`` seconds without
+        data (PyAV's ExitError, or the I/O error the network protocols turn it into)."""
+        import av
+
+        timeout = self.timeouts.read
+        if isinstance(error, av.ExitError) or (timeout is not None and waited >= timeout):
+            return InputError(
+                f"{self.name}: no data for {timeout:g} s (raise --read-timeout, option read_timeout)"
+            )
+        return InputError(f"cannot read {self.name}: {_reason(error)}")
+
+    def _decode(self, frames: Iterator[Any], index: int, last_time: float | None) -> Iterator[DecodedFrame]:
+        """Decoded frames numbered from ``index``: where damaged packets took frames with them, the numbers
+        skip as many frames as the time stamps say are missing, and the gap goes into ``report``. (Frames
+        come out of the decoder some packets after theirs went in, so a gap in the time stamps counts as a
+        loss for ``DAMAGE_REACH`` frames after a damaged packet; elsewhere it is a variable frame rate.)"""
+        damaged, reach, self._next_index = self.report.packets, 0, index
+        for frame in frames:
+            time = self._time(frame, index)
+            if self.report.packets > damaged:
+                damaged, reach = self.report.packets, DAMAGE_REACH
+            missing = self._missing(last_time, time) if reach and last_time is not None else 0
+            if missing:
+                self.report.missing(index, missing, last_time, time)  # type: ignore[arg-type]
+                index += missing
+            reach = max(0, reach - 1)
+            if frame.is_corrupt:  # output by the decoder but marked damaged: left out like a lost one
+                self.report.missing(index, 1, last_time if last_time is not None else time, time)
+            else:
+                check_frame_size(frame.width, frame.height, self.name)  # streams may change size
+                image = orient(frame.to_ndarray(format="rgb24"), display_matrix(frame))
+                yield DecodedFrame(index, time, image, pts=frame.pts)
+            last_time, index = time, index + 1
+            self._next_index = index
+        self.report.ended(index)
+        if index == 0 and self.after is None:
+            count = self.report.packets
+            reason = f" ({count} damaged packet{'s' if count > 1 else ''})" if count else ""
+            raise InputError(f"cannot decode any frame of {self.name}{reason}")
+
+    def _missing(self, before: float, after: float) -> int:
+        return max(0, round((after - before) * self.source_fps) - 1) if self.source_fps else 0
+
+    def _resumed(self, after: StartAfter) -> Iterator[DecodedFrame]:
+        """The kept frames after source frame ``after.index``: seek to its time stamp and decode from the key
+        frame before it; where that fails (no time stamps, an inexact index), decode from the start."""
+        if after.pts is not None:
+            self.container.seek(after.pts, stream=self.stream, backward=True, any_frame=False)
+            frames = self._frames()
+            for frame in frames:
+                if frame.pts is None or frame.pts > after.pts:
+                    break
+                if frame.pts == after.pts:
+                    self.report = DecodeReport(
+                        self.report.declared, [*after.report.skipped], [*after.report.gaps]
+                    )
+                    time = self._time(frame, after.index)
+                    decoded = self._decode(frames, after.index + 1, time)
+                    yield from self.sampling.select(decoded, after.kept, time)
+                    return
+            self.container.seek(0, stream=self.stream, backward=True)
+        self.report = DecodeReport(self.report.declared)
+        decoded = self._decode(self._frames(), 0, None)
+        for frame in decoded:
+            if frame.index == after.index:
+                yield from self.sampling.select(decoded, after.kept, frame.time)
+                return
+        raise InputError(f"cannot resume {self.name}: frame {after.index} is not in it any more")
 
     def _time(self, frame: Any, index: int) -> float:
         if frame.time is not None:
@@ -197,22 +363,12 @@ class VideoReader:
         return index / self.source_fps if self.source_fps else float(index)
 
 
-def _check_complete(path: str) -> None:
-    """InputError for a truncated file, whose index lists more frames than its data holds (demuxing only,
-    no decoding: fast, and before any work is spent on the file)."""
-    container = _open_container(path, None, f"video {path}")
+def _closing_on_error(container: Any, make: Any) -> Any:
     try:
-        stream = container.streams.video[0]
-        declared = int(stream.frames or 0)
-        packets = sum(1 for packet in container.demux(stream) if packet.size) if declared else 0
-    except _av_errors() as error:
-        raise InputError(f"cannot read video {path}: {_reason(error)}") from None
-    finally:
+        return make()
+    except BaseException:
         container.close()
-    if packets < declared:
-        raise InputError(
-            f"video {path} is truncated: its index lists {declared} frames but the file holds {packets}"
-        )
+        raise
 
 
 def _av_errors() -> tuple[type[Exception], ...]:
@@ -225,14 +381,56 @@ def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
-def _open_container(url: str, fmt: str | None, what: str) -> Any:
+def _open_container(url: str, fmt: str | None, what: str, timeouts: StreamTimeouts | None = None) -> Any:
+    """Open a file (``timeouts`` None) or a camera or stream: on a helper thread, so that Ctrl-C stops the
+    wait at once, and given up after ``timeouts.open`` seconds (later reads: ``timeouts.read``)."""
     import av
 
-    try:
-        container = av.open(url, format=fmt)
-    except _av_errors() as error:
-        raise InputError(f"cannot open {what}: {_reason(error)}") from None
-    if not container.streams.video:
-        container.close()
+    if timeouts is None:
+        opened = _attempt(lambda: av.open(url, format=fmt))
+    else:
+        timeout = (timeouts.open, timeouts.read)
+        opened = _in_thread(lambda: av.open(url, format=fmt, timeout=timeout))
+    if isinstance(opened, av.ExitError) and timeouts is not None:
+        raise InputError(f"cannot open {what}: no answer within {timeouts.open:g} s "
+                         "(raise --open-timeout, option open_timeout)")  # fmt: skip
+    if isinstance(opened, _av_errors()):
+        raise InputError(f"cannot open {what}: {_reason(opened)}")
+    if isinstance(opened, BaseException):
+        raise opened
+    if not opened.streams.video:
+        opened.close()
         raise InputError(f"{what} has no video stream")
-    return container
+    try:
+        check_frame_size(opened.streams.video[0].width, opened.streams.video[0].height, what)
+    except LimitError:
+        opened.close()
+        raise
+    return opened
+
+
+def check_frame_size(width: int, height: int, what: str) -> None:
+    """LimitError when ``width`` x ``height`` frames are over the frame-pixel limit in force
+    (``faceaffect.core.limits``): checked from a video's header, before any frame is decoded."""
+    limit = current_limits().max_frame_pixels
+    if width * height > limit:
+        raise LimitError(f"{what} has frames of {width}x{height} pixels, more than the limit of {limit}; "
+                         f"raise it with --max-frame-pixels or {env_name('max_frame_pixels')}")  # fmt: skip
+
+
+def _attempt(work: Any) -> Any:
+    """``work()``, or the exception it raised."""
+    try:
+        return work()
+    except Exception as error:
+        return error
+
+
+def _in_thread(work: Any) -> Any:
+    """``work()`` on a daemon thread, waited for in short steps (a signal can interrupt the wait)."""
+    done: list[Any] = []
+    worker = threading.Thread(target=lambda: done.append(_attempt(work)), name="faceaffect-open", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.05)
+    return done[0]

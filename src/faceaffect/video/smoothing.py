@@ -1,30 +1,30 @@
-"""Temporal smoothing: a centred moving mean of each track's probabilities, valence and arousal.
+"""Temporal smoothing: a centred moving mean of each track's probabilities, valence and arousal, computed as
+frames stream by (:class:`SmoothingWindow` holds only the frames of one window) or over a list of frames
+(:meth:`Smoothing.apply`).
 
->>> centred_mean(np.array([0.0, 1, 2, 3]), np.array([[0.0], [3], [0], [3]]), half_width=1).ravel().tolist()
-[1.5, 1.0, 2.0, 1.5]
+>>> from faceaffect.core.types import FacePrediction, FrameResult
+>>> def frame(i, p): return FrameResult(i, i / 25, (FacePrediction(("a", "b"), np.array([p, 1 - p]),
+...     np.zeros(2), track_id=0),))
+>>> smoothed = Smoothing(window_frames=3).apply([frame(i, i % 2) for i in range(4)])
+>>> [round(float(f.faces[0].probabilities[0]), 3) for f in smoothed]
+[0.5, 0.333, 0.667, 0.5]
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from faceaffect.core.errors import FaceaffectError
 from faceaffect.core.types import FacePrediction, FrameResult
 
-
-def centred_mean(keys: np.ndarray, values: np.ndarray, half_width: float) -> np.ndarray:
-    """For each row, the mean of ``values`` (N, K) over the rows whose key lies within ``half_width`` of its
-    own; ``keys`` (N,) ascending (frame numbers or seconds). Near the ends the window is one-sided."""
-    keys = np.asarray(keys, dtype=np.float64)
-    tolerance = 1e-9 * max(1.0, half_width)
-    low = np.searchsorted(keys, keys - half_width - tolerance, side="left")
-    high = np.searchsorted(keys, keys + half_width + tolerance, side="right")
-    sums = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0, dtype=np.float64)])
-    return (sums[high] - sums[low]) / (high - low)[:, None]
+T = TypeVar("T")
+Context = list[tuple[float, dict[int, np.ndarray]]]  # (key, raw values by track) of frames already out
 
 
 @dataclass(frozen=True)
@@ -49,45 +49,97 @@ class Smoothing:
     def active(self) -> bool:
         return bool(self.window_frames or self.window_seconds)
 
-    def apply(self, frames: Sequence[FrameResult]) -> list[FrameResult]:
-        """Each track's predictions averaged over the window. Probabilities stay distributions, logits
-        become their logs, so the top label follows the smoothed probabilities; boxes are unchanged."""
+    @property
+    def half_width(self) -> float:
+        """How far the window reaches on each side, in frames or seconds."""
+        return self.window_seconds / 2 if self.window_seconds else (self.window_frames - 1) / 2
+
+    def apply(self, frames: Iterable[FrameResult]) -> list[FrameResult]:
+        """Each track's predictions averaged over the window (frames in order). Probabilities stay
+        distributions, logits become their logs, so the top label follows the smoothed probabilities;
+        boxes are unchanged."""
+        window: SmoothingWindow[None] = SmoothingWindow(self)
+        out = [done for frame in frames for done, _, _ in window.push(frame, None)]
+        return out + [done for done, _, _ in window.flush()]
+
+
+@dataclass
+class _Entry(Generic[T]):
+    key: float
+    values: dict[int, np.ndarray]  # raw probabilities (+ valence, arousal) by track id
+    frame: FrameResult | None = None  # None once released (or for restored context)
+    payload: T | None = None
+    faces: list[FacePrediction] = field(default_factory=list)
+
+
+class SmoothingWindow(Generic[T]):
+    """Smoothing of a stream of frame results: :meth:`push` a frame (with any ``payload`` to carry along, such
+    as its image) and get back the frames whose window is now complete, smoothed, in order; :meth:`flush` at
+    the end. Holds the frames of one window, never more. Each released frame comes with the context that a
+    run resumed after it needs (:meth:`restore`): the raw values of the frames that can still reach later
+    windows. Without an active ``smoothing`` frames come back at once, unchanged."""
+
+    def __init__(self, smoothing: Smoothing) -> None:
+        self.active = smoothing.active
+        self.by_time = smoothing.window_seconds > 0
+        self.half = smoothing.half_width + 1e-9 * max(1.0, smoothing.half_width)
+        self.entries: deque[_Entry[T]] = deque()
+        self.released = 0  # the first ``released`` entries are out (kept as context)
+
+    def restore(self, context: Context) -> None:
+        """Go on after a frame released by an earlier run, with the context that came with it."""
+        self.entries = deque(
+            _Entry(key, {track: np.asarray(v, np.float64) for track, v in by_track.items()})
+            for key, by_track in context
+        )
+        self.released = len(self.entries)
+
+    def push(self, frame: FrameResult, payload: T) -> list[tuple[FrameResult, T, Context]]:
+        """Add the next frame; returns (smoothed frame, its payload, context) for every frame now final."""
         if not self.active:
-            return list(frames)
-        by_time = self.window_seconds > 0
-        half_width = self.window_seconds / 2 if by_time else (self.window_frames - 1) / 2
-        places: dict[int | None, list[tuple[int, int]]] = defaultdict(list)
-        for i, frame in enumerate(frames):
-            for j, face in enumerate(frame.faces):
-                places[face.track_id].append((i, j))
-        faces = [list(frame.faces) for frame in frames]
-        for track in places.values():
-            keys = np.array([frames[i].timestamp if by_time else frames[i].index for i, _ in track])
-            smoothed = _smooth_track([faces[i][j] for i, j in track], keys, half_width)
-            for (i, j), face in zip(track, smoothed, strict=True):
-                faces[i][j] = face
-        return [replace(frame, faces=tuple(new)) for frame, new in zip(frames, faces, strict=True)]
+            return [(frame, payload, [])]
+        key = frame.timestamp if self.by_time else float(frame.index)
+        values = {face.track_id: _values(face) for face in frame.faces if face.track_id is not None}
+        self.entries.append(_Entry(key, values, frame, payload, list(frame.faces)))
+        done = []
+        while self.released < len(self.entries) and self.entries[self.released].key + self.half < key:
+            done.append(self._release())
+        return done
 
+    def flush(self) -> list[tuple[FrameResult, T, Context]]:
+        """At the end of the stream: every frame still held."""
+        return [self._release() for _ in range(self.released, len(self.entries))] if self.active else []
 
-def _smooth_track(faces: list[FacePrediction], keys: np.ndarray, half_width: float) -> list[FacePrediction]:
-    order = np.argsort(keys, kind="stable")
-    has_va = faces[0].valence is not None
-    values = np.array([_values(faces[k], has_va) for k in order])
-    means = np.empty_like(values)
-    means[order] = centred_mean(keys[order], values, half_width)
-    count = len(faces[0].labels)
-    return [
-        replace(
+    def _release(self) -> tuple[FrameResult, T, Context]:
+        entry = self.entries[self.released]
+        near = [e for e in self.entries if abs(e.key - entry.key) <= self.half]
+        faces = [self._smoothed(face, near) for face in entry.faces]
+        frame, payload = replace(entry.frame, faces=tuple(faces)), entry.payload  # type: ignore[arg-type]
+        entry.frame, entry.payload, entry.faces = None, None, []
+        self.released += 1
+        following = self.entries[self.released].key if self.released < len(self.entries) else entry.key
+        while self.released and self.entries[0].key + self.half < following:  # out of every later window
+            self.entries.popleft()
+            self.released -= 1
+        context = [(e.key, e.values) for e in islice(self.entries, self.released) if e.values]
+        return frame, payload, context  # type: ignore[return-value]
+
+    @staticmethod
+    def _smoothed(face: FacePrediction, near: list[_Entry[Any]]) -> FacePrediction:
+        if face.track_id is None:
+            return face
+        row = np.mean([e.values[face.track_id] for e in near if face.track_id in e.values], axis=0)
+        count = len(face.labels)
+        has_va = face.valence is not None
+        return replace(
             face,
             probabilities=row[:count],
             logits=np.log(np.maximum(row[:count], 1e-12)).astype(face.logits.dtype),
             valence=float(row[count]) if has_va else None,
             arousal=float(row[count + 1]) if has_va else None,
         )
-        for face, row in zip(faces, means, strict=True)
-    ]
 
 
-def _values(face: FacePrediction, has_va: bool) -> np.ndarray:
-    va = [face.valence, face.arousal] if has_va else []
-    return np.concatenate([face.probabilities, np.asarray(va, dtype=np.float64)])
+def _values(face: FacePrediction) -> np.ndarray:
+    va = [face.valence, face.arousal] if face.valence is not None else []
+    return np.concatenate([np.asarray(face.probabilities, np.float64), np.asarray(va, dtype=np.float64)])

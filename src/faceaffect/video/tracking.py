@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
-from typing import NamedTuple, cast
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -205,12 +205,64 @@ class TrackingOptions:
         return max(self.max_gap, self.detect_every - 1)
 
 
+Box = tuple[float, float, float, float, float, bool]  # x1, y1, x2, y2, score, interpolated
+
+
+def box_values(box: FaceBox) -> Box:
+    return (box.x1, box.y1, box.x2, box.y2, box.score, box.interpolated)
+
+
+def box_from(values: Box | list[Any]) -> FaceBox:
+    x1, y1, x2, y2, score, interpolated = values
+    return FaceBox(x1, y1, x2, y2, score=score, interpolated=bool(interpolated))
+
+
+@dataclass(frozen=True)
+class TrackerState:
+    """What a :class:`FrameTracker` needs to go on right after a frame it released, as plain data: the open
+    tracks (id, last box, its position, velocity), the next id, the reported ids, the detection count, the
+    last position and whether it was detected, and the frames it still held (source index, boxes by id).
+    Positions count analysed frames; ``to_dict``/``from_dict`` carry it through JSON."""
+
+    tracks: tuple[tuple[int, Box, int, tuple[float, ...]], ...]
+    next_id: int
+    confirmed: tuple[tuple[int, int], ...]
+    detections: int
+    position: int
+    detected_last: bool
+    pending: tuple[tuple[int, tuple[tuple[int, Box], ...]], ...]
+
+    to_dict = asdict
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrackerState:
+        return cls(
+            tracks=tuple((i, tuple(box), p, tuple(v)) for i, box, p, v in data["tracks"]),  # type: ignore[misc]
+            next_id=data["next_id"],
+            confirmed=tuple((a, b) for a, b in data["confirmed"]),
+            detections=data["detections"],
+            position=data["position"],
+            detected_last=data["detected_last"],
+            pending=tuple(
+                (index, tuple((t, tuple(box)) for t, box in boxes))  # type: ignore[misc]
+                for index, boxes in data["pending"]
+            ),
+        )
+
+    @property
+    def released_position(self) -> int:
+        """The position of the frame this state follows."""
+        return self.position - len(self.pending)
+
+
 @dataclass
 class TrackedFrame:
-    """A frame and its faces' boxes by track id (detected, or interpolated across a gap)."""
+    """A frame and its faces' boxes by track id (detected, or interpolated across a gap); ``state``, for
+    tracked videos, is the tracker's state right after it released this frame (to resume from)."""
 
     frame: DecodedFrame
     boxes: dict[int, FaceBox] = field(default_factory=dict)
+    state: TrackerState | None = None
 
 
 class FrameTracker:
@@ -238,9 +290,33 @@ class FrameTracker:
         self.pending: deque[TrackedFrame] = deque()
         self.position = -1
         self.detected_last = False
+        self.awaiting: deque[tuple[int, dict[int, FaceBox]]] = deque()  # held frames of a restored state
+
+    def restore(self, state: TrackerState) -> None:
+        """Go on from ``state``: the next frames pushed must be the frames it held (their boxes are known),
+        then tracking continues exactly as it would have."""
+        assert self.tracker is not None, "only tracked videos have a state"
+        self.tracker.tracks = [
+            Track(track_id, box_from(box), position, np.array(velocity, dtype=np.float64))
+            for track_id, box, position, velocity in state.tracks
+        ]
+        self.tracker.next_id = state.next_id
+        self.confirmed = dict(state.confirmed)
+        self.detections, self.position, self.detected_last = (
+            state.detections,
+            state.position,
+            state.detected_last,
+        )
+        self.awaiting = deque((index, {t: box_from(b) for t, b in boxes}) for index, boxes in state.pending)
 
     def push(self, frame: DecodedFrame) -> list[TrackedFrame]:
         """Add the next frame; returns the frames that are now final (possibly none)."""
+        if self.awaiting:
+            index, boxes = self.awaiting.popleft()
+            if frame.index != index:
+                raise FaceaffectError(f"cannot resume: frame {index} was expected, frame {frame.index} came")
+            self.pending.append(TrackedFrame(frame, boxes))
+            return []
         self.position += 1
         self.pending.append(TrackedFrame(frame))
         self.detected_last = self.position % self.detect_every == 0
@@ -252,6 +328,7 @@ class FrameTracker:
         """At the end of the stream: detect on the last frame if it was skipped, release everything."""
         if self.pending and not self.detected_last:
             self._detect(self.position)
+            self.detected_last = True
         return self._release(0)
 
     def _detect(self, position: int) -> None:
@@ -285,6 +362,25 @@ class FrameTracker:
         search = small_tracked or (self.detections - 1) % self.small_face_every == 0
         return detector.detect(image, small_faces=search)
 
+    def _state(self) -> TrackerState:
+        """The state now, holding the frames still pending (copied: the tracker goes on changing)."""
+        assert self.tracker is not None
+        return TrackerState(
+            tracks=tuple(
+                (t.track_id, box_values(t.box), t.position, tuple(t.velocity.tolist()))
+                for t in self.tracker.tracks
+            ),
+            next_id=self.tracker.next_id,
+            confirmed=tuple(self.confirmed.items()),
+            detections=self.detections,
+            position=self.position,
+            detected_last=self.detected_last,
+            pending=tuple(
+                (item.frame.index, tuple((t, box_values(box)) for t, box in item.boxes.items()))
+                for item in self.pending
+            ),
+        )
+
     def _at(self, position: int) -> TrackedFrame:
         return self.pending[position - self.position + len(self.pending) - 1]
 
@@ -293,6 +389,7 @@ class FrameTracker:
         while len(self.pending) > keep:
             item = self.pending.popleft()
             if self.tracker is not None:
+                item.state = self._state()
                 item.boxes = {self.confirmed[t]: box for t, box in item.boxes.items() if t in self.confirmed}
             item.boxes = dict(sorted(item.boxes.items()))
             released.append(item)
