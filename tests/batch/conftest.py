@@ -47,12 +47,15 @@ def clips(shared_data: Path) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def reference_tables(clips: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
-    """Each clip's table as single-process ``analyze`` writes it (same options), by absolute path."""
+    """Each clip's table as single-process ``faceaffect analyze`` writes it (same options), by absolute path."""
     from faceaffect.analysis import Analyzer
+    from faceaffect.sink import FileSink
 
     analyzer, folder = Analyzer(options=OPTIONS), tmp_path_factory.mktemp("analyze")
-    saved = {str(path): analyzer.analyze(path).save(folder / f"{i}.parquet") for i, path in enumerate(clips)}
-    return {path: pd.read_parquet(table) for path, table in saved.items()}
+    tables = {str(path): folder / f"{i}.parquet" for i, path in enumerate(clips)}
+    for path, table in tables.items():
+        analyzer.run(path, FileSink(table))
+    return {path: pd.read_parquet(table) for path, table in tables.items()}
 
 
 def assert_tables_match(out: Path, reference: dict[str, pd.DataFrame]) -> None:
