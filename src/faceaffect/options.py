@@ -50,6 +50,8 @@ class RuntimeOptions(_JsonOptions):
     onnx (ONNX Runtime), torch, or auto (ONNX Runtime on CPU when an ONNX file exists, torch on GPU).
     ``threads``: ONNX Runtime threads per batch (default: 1, with one batch in flight per physical core).
     ``batch_size``: faces per batch at most. ``offline``: never download (None: ``FACEAFFECT_OFFLINE``).
+    ``cores``: CPU cores ONNX Runtime fills, ``cores // threads`` batches in flight (default: the physical
+    cores this process may run on; a corpus worker that shares a machine with others gets its share).
     """
 
     model: str = DEFAULT_MODEL
@@ -58,6 +60,7 @@ class RuntimeOptions(_JsonOptions):
     threads: int | None = None
     batch_size: int = 32
     offline: bool | None = None
+    cores: int | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "option")
@@ -65,6 +68,7 @@ class RuntimeOptions(_JsonOptions):
             raise FaceaffectError(f"unknown engine {self.engine!r}; use {', '.join(ENGINES)}")
         check_range(self, "option", "batch_size", 1)
         check_range(self, "option", "threads", 1)
+        check_range(self, "option", "cores", 1)
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,9 @@ class Recognizer:
 
     ``model`` is a registered name, a saved model folder, or a ``MultiTaskModel`` (default:
     ``options.model``). ``options`` (:class:`~faceaffect.options.RuntimeOptions`: device, engine, threads,
-    batch size, offline) say how it runs; ``settings`` change fields of it by name. Batches are preprocessed
-    and run on ``engine.concurrency`` threads at once; a small input is split so every thread gets a share.
+    batch size, offline, cores) say how it runs; ``settings`` change fields of it by name. Batches are
+    preprocessed and run on ``engine.concurrency`` threads at once; a small input is split so every thread
+    gets a share.
 
     >>> recognizer = Recognizer("enet_b0_8_va_mtl")  # doctest: +SKIP
     >>> recognizer.predict([crop])[0].top_label  # doctest: +SKIP
@@ -59,6 +60,7 @@ class Recognizer:
             device=options.device,
             offline=options.offline,
             threads=options.threads,
+            cores=options.cores,
         )
         self.batch_size = options.batch_size
         self._pool: ThreadPoolExecutor | None = None

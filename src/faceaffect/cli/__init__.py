@@ -13,7 +13,16 @@ import sys
 import typer
 from rich.markup import escape
 
-from faceaffect.cli import analyze, crops, export, features, heads, serve, train  # noqa: F401  (registers them)
+from faceaffect.cli import (  # noqa: F401  (registers them)
+    analyze,
+    batch,
+    crops,
+    export,
+    features,
+    heads,
+    serve,
+    train,
+)
 from faceaffect.cli.common import app, one_line, say
 from faceaffect.core.io import WRITE_FAILURES
 

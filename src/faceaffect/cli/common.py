@@ -10,7 +10,14 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from faceaffect.core.errors import FaceaffectError, InputError
 from faceaffect.core.limits import Limits, env_name
@@ -61,10 +68,18 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def progress_display(disable: bool = False) -> Progress:
-    """The one progress display of every command: description, bar, done/total, time left; on stderr."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    return Progress(*columns, console=stderr, transient=True, disable=disable)
+def progress_display(disable: bool = False, *extra: ProgressColumn) -> Progress:
+    """The one progress display of every command: description, bar, done/total, the ``extra`` columns
+    (a rate), time left; on stderr, when it is a terminal (elsewhere a transient bar shows nothing but
+    would leave a blank line before the messages)."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra,
+        TimeRemainingColumn(),
+    )
+    return Progress(*columns, console=stderr, transient=True, disable=disable or not stderr.is_terminal)
 
 
 @contextmanager

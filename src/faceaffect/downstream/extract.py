@@ -120,6 +120,77 @@ class ExtractionReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
+def store_settings(
+    has_videos: bool,
+    detector: str,
+    detect_images: bool,
+    min_face_size: float,
+    stride: int,
+    audio: str | None = None,
+) -> dict[str, Any]:
+    """What a store records of how its videos were extracted (a store is continued only with the same);
+    ``has_videos``: whether any input is a video file (else no detector may be used)."""
+    return {
+        "detector": detector if detect_images or has_videos else None,
+        "detect_images": detect_images,
+        "min_face_size": min_face_size,
+        "stride": stride,
+        "audio": audio,
+    }
+
+
+class FeatureExtractor:
+    """The models of a feature extraction, loaded once (the detector when first needed), giving the features
+    of one video at a time: :func:`extract_features` runs one over its inputs, a corpus run one per worker.
+
+    ``model``, ``runtime`` and ``settings`` are the :class:`~faceaffect.recognizer.Recognizer`'s; the other
+    arguments are :func:`extract_features`'s.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | MultiTaskModel | None = None,
+        *,
+        runtime: RuntimeOptions | None = None,
+        detector: str = AnalyzerOptions.detector,
+        detect_images: bool = False,
+        min_face_size: float = 32.0,
+        stride: int = 1,
+        **settings: Any,
+    ) -> None:
+        self.sampling = Sampling(stride)  # checks it
+        self.recognizer = Recognizer(model, options=runtime, **settings)
+        self.detector, self.detect_images, self.min_face_size = detector, detect_images, min_face_size
+        self._analyzer: Analyzer | None = None
+
+    def create_store(
+        self,
+        out: str | Path,
+        videos: Sequence[VideoInput],
+        storage: str = "parquet",
+        audio: str | None = None,
+    ) -> FeatureStore:
+        """The store at ``out`` for these videos, created or resumed (same model and settings only)."""
+        has_videos = any(video.kind == "video" for video in videos)
+        settings = store_settings(
+            has_videos, self.detector, self.detect_images, self.min_face_size, self.sampling.stride, audio
+        )
+        return FeatureStore.create(out, model_info(self.recognizer.config), storage, settings)
+
+    def extract(
+        self, video: VideoInput, failures: list[tuple[str, str]], progress: Progress | None = None
+    ) -> tuple[VideoFeatures, VideoEntry]:
+        """One video's rows and manifest entry; images that cannot be read are added to ``failures``."""
+        detect = self._detection() if video.kind == "video" or self.detect_images else None
+        return _extract(video, self.recognizer, detect, failures, progress)
+
+    def _detection(self) -> Analyzer:
+        if self._analyzer is None:
+            stride = self.sampling.stride
+            self._analyzer = _analyzer(self.recognizer, self.detector, self.min_face_size, stride)
+        return self._analyzer
+
+
 def extract_features(
     inputs: Sequence[str | Path],
     out: str | Path,
@@ -142,27 +213,18 @@ def extract_features(
     keeps every stride-th frame of decoded videos (frames 1, 1 + stride, ...). ``audio``, when given, also
     stores the encoder's states of each video file's sound track.
     """
-    sampling = Sampling(stride)  # checks it
+    Sampling(stride)  # checked before the inputs are searched
     videos = discover_sources(inputs)
     if not videos:
         raise InputError("no videos, frame folders or images found in " + ", ".join(map(str, inputs)))
-    recognizer = Recognizer(model, options=runtime, **settings)
-    needs_detector = detect_images or any(video.kind == "video" for video in videos)
-    store = FeatureStore.create(
-        out,
-        model_info(recognizer.config),
-        storage,
-        {
-            "detector": detector if needs_detector else None,
-            "detect_images": detect_images,
-            "min_face_size": min_face_size,
-            "stride": stride,
-            "audio": None if audio is None else audio.name,
-        },
-    )
+    extractor = FeatureExtractor(
+        model, runtime=runtime, detector=detector, detect_images=detect_images, min_face_size=min_face_size,
+        stride=stride, **settings,
+    )  # fmt: skip
+    store = extractor.create_store(out, videos, storage, None if audio is None else audio.name)
     report = ExtractionReport(store)
-    analyzer = _analyzer(recognizer, detector, min_face_size, stride) if needs_detector else None
-    counts = {video.video: video.frame_count(sampling) for video in videos if video.video not in store}
+    todo = [video for video in videos if video.video not in store]
+    counts = {video.video: video.frame_count(extractor.sampling) for video in todo}
     total, done = sum(counts.values()), 0
     saved = time.monotonic()
     try:
@@ -170,9 +232,8 @@ def extract_features(
             if video.video in store:
                 report.skipped.append(video.video)
             else:
-                detect = analyzer if video.kind == "video" or detect_images else None
                 step = None if progress is None else _offset(progress, done, total)
-                features, entry = _extract(video, recognizer, detect, report.failures, step)
+                features, entry = extractor.extract(video, report.failures, step)
                 if entry.n_frames or video.kind == "video":  # nothing readable: left out, tried again later
                     store.write(features, entry, manifest=False)
                     report.written.append(video.video)

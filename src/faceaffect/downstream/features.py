@@ -237,6 +237,11 @@ class FeatureStore:
         With ``manifest=False`` the entry waits in memory for the next :meth:`flush` (writers of many small
         videos flush now and then: entering each one costs a manifest read and write, O(videos^2) in all).
         """
+        self.record(features.video, self.write_file(features, entry), flush=manifest)
+
+    def write_file(self, features: VideoFeatures, entry: VideoEntry) -> VideoEntry:
+        """Write one video's rows atomically and complete its ``entry``, without entering it in the manifest
+        (the workers of a corpus run write files; its driver alone keeps the manifest, see :meth:`record`)."""
         _check_video_id(features.video)
         entry.file = f"features/{features.video}.{self.storage}"
         entry.rows = len(features)
@@ -244,9 +249,10 @@ class FeatureStore:
         with atomic_path(self.root / entry.file) as tmp:
             (_write_parquet if self.storage == "parquet" else _write_npz)(features, tmp)
         self._forget(features.video)
-        self._record(features.video, entry, flush=manifest)
+        return entry
 
-    def _record(self, video: str, entry: VideoEntry, *, flush: bool = True) -> None:
+    def record(self, video: str, entry: VideoEntry, *, flush: bool = True) -> None:
+        """Enter a written video in the manifest (``flush=False``: at the next :meth:`flush`)."""
         self.videos[video] = entry
         self._pending[video] = entry
         if flush:
@@ -304,7 +310,7 @@ class FeatureStore:
         relative = f"audio/{video}.npz"
         with atomic_path(self.root / relative) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, times=np.asarray(times, np.float32), hidden=np.asarray(hidden, np.float32))
-        self._record(video, replace(self.videos[video], audio=relative))
+        self.record(video, replace(self.videos[video], audio=relative))
 
     def read_audio(self, video: str) -> tuple[np.ndarray, np.ndarray]:
         """(times (T,), hidden (T, H)) of a video's audio; InputError when it has none."""

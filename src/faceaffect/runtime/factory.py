@@ -32,17 +32,19 @@ def create_engine(
     device: str = "cpu",
     offline: bool | None = None,
     threads: int | None = None,
+    cores: int | None = None,
 ) -> Engine:
     """An engine running ``model`` (see the module docstring for the choice ``auto`` makes).
 
     ``threads`` sets ONNX Runtime's threads per batch (default 1 on CPU, one batch in flight per physical
-    core). ``offline`` applies to published weights that still have to be downloaded; offline, ``auto``
-    takes the published file that is already cached when only one of the two is.
+    core); ``cores`` the CPU cores it fills (default: the physical cores this process may run on).
+    ``offline`` applies to published weights that still have to be downloaded; offline, ``auto`` takes the
+    published file that is already cached when only one of the two is.
     """
     if engine not in ENGINES:
         raise FaceaffectError(f"unknown engine {engine!r}; use {', '.join(ENGINES)}")
     if not isinstance(model, str | Path):
-        return _from_torch_model(model, engine, device, threads)
+        return _from_torch_model(model, engine, device, threads, cores)
     resolved = _available(resolve_model(model), offline)
     if resolved.folder is not None and not (resolved.has_onnx or resolved.has_torch):
         raise FaceaffectError(f"{model} holds neither {ONNX_NAME} nor {WEIGHTS_NAME}")
@@ -55,7 +57,7 @@ def create_engine(
             raise FaceaffectError(
                 f"{model} has no ONNX file; use --engine torch, or write one with `faceaffect export`"
             )
-        return OnnxEngine(path, resolved.config, device=device, threads=threads)
+        return OnnxEngine(path, resolved.config, device=device, threads=threads, cores=cores)
     if resolved.folder is not None and not resolved.has_torch:
         raise FaceaffectError(f"{model} has no torch weights ({WEIGHTS_NAME}); use --engine onnx")
     hint = ", or use --engine onnx with a model that has an ONNX file"
@@ -88,12 +90,14 @@ def _available(resolved: ResolvedModel, offline: bool | None) -> ResolvedModel:
     return ResolvedModel(config.replace(weights=None) if onnx_cached else config.replace(onnx=None))
 
 
-def _from_torch_model(model: MultiTaskModel, engine: str, device: str, threads: int | None) -> Engine:
+def _from_torch_model(
+    model: MultiTaskModel, engine: str, device: str, threads: int | None, cores: int | None
+) -> Engine:
     if engine == "onnx":
         from faceaffect.models.onnx_export import onnx_bytes
         from faceaffect.runtime.onnx_engine import OnnxEngine
 
-        return OnnxEngine(onnx_bytes(model), model.config, device=device, threads=threads)
+        return OnnxEngine(onnx_bytes(model), model.config, device=device, threads=threads, cores=cores)
     from faceaffect.runtime.torch_engine import TorchEngine
 
     return TorchEngine(model, device)

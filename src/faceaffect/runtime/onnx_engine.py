@@ -35,10 +35,14 @@ from faceaffect.onnx.graph import (
 from faceaffect.runtime.base import EngineOutput
 
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
-CPU_BATCH = 4
+CPU_BATCH = 1
 """Faces per single-threaded CPU run: small batches stay in cache. On 2 cores (EfficientNet-B0, 64 faces, two
 batches in flight) 1-4 faces per batch gave 125-134 faces/s, 8 gave 115-125, 16 gave 98-111, 32 gave 93-103;
-MobileFaceNet 112 px 92-97 at 2-4 and 76-86 at 16-32; at 48 px every size from 4 to 32 gave about 450."""
+MobileFaceNet 112 px 92-97 at 2-4 and 76-86 at 16-32; at 48 px every size from 4 to 32 gave about 450. On a
+2-core Xeon (2 MB L2 per core), CPU ms per face at 1 / 2 / 4 faces per run, medians of alternating rounds:
+the embedded 64 px model (mirror-averaged) 5.83 / 6.38 / 6.53, MobileFaceNet 112 px 9.92 / 10.19 / 11.25,
+EfficientNet-B0 10.80 / 11.63 / 11.51; a folder of 180x192 portraits through analyze 13.4 ms CPU per image
+at 1 against 14.1 at 4."""
 
 
 def physical_cores() -> int:
@@ -82,7 +86,8 @@ class OnnxEngine:
     """Runs an ONNX model of either layout (see ``faceaffect.onnx.graph``) on normalised batches.
 
     ``model`` is a ``.onnx`` file or its bytes; ``threads`` is the intra-op threads of one ``run`` call
-    (default 1 on CPU); ``concurrency`` = physical cores // threads on CPU, 1 on a GPU.
+    (default 1 on CPU); ``concurrency`` = ``cores`` (default: the physical cores) // threads on CPU, 1 on a
+    GPU.
     """
 
     def __init__(
@@ -92,6 +97,7 @@ class OnnxEngine:
         *,
         device: str = "cpu",
         threads: int | None = None,
+        cores: int | None = None,
     ) -> None:
         import onnx
         import onnxruntime as ort
@@ -113,7 +119,9 @@ class OnnxEngine:
         on_cpu = providers == ["CPUExecutionProvider"]
         options.intra_op_num_threads = threads or (1 if on_cpu else physical_cores())
         options.inter_op_num_threads = 1
-        self.concurrency = max(1, physical_cores() // options.intra_op_num_threads) if on_cpu else 1
+        self.concurrency = (
+            max(1, (cores or physical_cores()) // options.intra_op_num_threads) if on_cpu else 1
+        )
         self.preferred_batch = CPU_BATCH if on_cpu else None
         try:
             self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
