@@ -47,7 +47,7 @@ def clips(shared_data: Path) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def reference_tables(clips: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
-    """Each clip's table as single-process ``faceaffect analyze`` writes it (same options), by absolute path."""
+    """Each clip's table as ``faceaffect analyze`` writes it (same options), by absolute path."""
     from faceaffect.analysis import Analyzer
     from faceaffect.sink import FileSink
 
