@@ -1,6 +1,7 @@
 """`faceaffect serve` as a real process: jobs live in the state folder, so a restart keeps finished jobs,
 takes up a running one again after a crash (or marks it failed, with the reason, after a second), and a
-clean stop (SIGTERM) leaves the running job queued."""
+clean stop (SIGTERM) leaves the running job queued with its finished frames, and the restart continues it from
+there to the rows of an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from conftest import Samples, ServerProcess, finished, upload, wait_for
 
@@ -71,3 +73,13 @@ def test_jobs_survive_crashes_and_stops(
     assert "Traceback" not in fourth.log.read_text()  # the job goes back to the queue, not counted:
     assert on_disk(state, stopped)["status"] == "queued" and on_disk(state, stopped)["interruptions"] == 0
     assert not any((state / "uploads").iterdir())
+    folder = state / "jobs" / stopped  # the frames done, and how to go on
+    kept = pd.read_parquet(folder / "table.parquet")
+    assert 0 < kept.frame.nunique() < 155 and (folder / "table.parquet.resume.json").is_file()
+
+    fifth = server_processes(state)
+    with httpx.Client(base_url=fifth.url, timeout=60) as client:
+        continued = wait_for(client, stopped, finished)
+        assert continued["status"] == "done" and continued["result"]["frames"] == 155
+        tables = [pd.read_parquet(state / "jobs" / job / "table.parquet") for job in (stopped, crashed)]
+        pd.testing.assert_frame_equal(*tables, check_exact=False, atol=1e-5, rtol=0)

@@ -11,31 +11,29 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from faceaffect.analysis import Analyzer
 from faceaffect.core.errors import FaceaffectError, InputError
-from faceaffect.core.io import check_writable, write_array, write_table
+from faceaffect.core.io import check_writable
 from faceaffect.core.types import FacePrediction
 from faceaffect.detect import create_detector
 from faceaffect.detect.base import FaceDetector
 from faceaffect.options import AnalyzerOptions
 from faceaffect.recognizer import Recognizer
-from faceaffect.results import AnalysisResult, summary_table
 from faceaffect.serve.errors import Unprocessable
 from faceaffect.serve.jobs import Job, JobStore, Status
 from faceaffect.serve.lane import InferenceLane, Slot
 from faceaffect.serve.settings import SERVER_OPTIONS, ServeSettings
 from faceaffect.serve.uploads import Upload
+from faceaffect.sink import FileSink, RunEnd
 from faceaffect.video.decode import SourceKind
 
 log = logging.getLogger("faceaffect.serve")
+TABLE, SUMMARY, EMBEDDINGS = "table.parquet", "summary.parquet", "embeddings.npy"
 
 
 class SharedDetector:
@@ -69,7 +67,6 @@ class Service:
         self.uploads.mkdir(parents=True)
         self.store = JobStore(settings.state_dir)
         self.lane = InferenceLane(settings.max_queue)
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="faceaffect-writer")
         self.closing = False
         self.runs: dict[str, JobRun] = {}
         for job in self.store.load():
@@ -120,10 +117,10 @@ class Service:
         self.store.remove(job)
 
     def close(self) -> None:
-        """Stop at the next frame; the running job and those not yet written stay queued for a restart."""
+        """Stop at the next frame; the running job (with its finished frames) and the waiting ones stay
+        queued for a restart."""
         self.closing = True
         self.lane.close()
-        self.writer.shutdown(wait=True)
 
     def _queue(self, job: Job, slot: Slot) -> None:
         run = JobRun(self, job)
@@ -131,9 +128,16 @@ class Service:
         slot.add(run)
 
 
+class LaneClosed(Exception):
+    """Raised between two frames of a job when the server closes: the job's files keep its finished frames
+    and a resume state, and the restarted server continues it from there."""
+
+
 class JobRun:
-    """One job on the lane: the analysis (image requests run between its frames), then its outputs on the
-    writer thread (tables, plots and annotated video: not inference, so image requests need not wait)."""
+    """One job on the lane: its input analysed frame by frame, the results streamed into the job's folder
+    as ``faceaffect analyze`` writes them (image requests run between its frames; memory stays flat however
+    long the video). A job stopped by the server's closing continues after the restart where it stopped; one
+    running when the server died starts again."""
 
     def __init__(self, service: Service, job: Job) -> None:
         self.service = service
@@ -150,41 +154,27 @@ class JobRun:
         self.store.save(job, status=Status.RUNNING, done=0, error=None)
 
         def on_frame(image: object, frame: object) -> bool:
-            self.stopped = not between()
-            return not (self.stopped or self.cancelled)
+            if not between():
+                raise LaneClosed
+            return not self.cancelled
 
+        options = AnalyzerOptions.from_dict(job.options)
         try:
-            analyzer = self.service.analyzer(AnalyzerOptions.from_dict(job.options))
-            result = analyzer.analyze(job.input, self._progress, on_frame=on_frame)
-            if result.failures:
-                raise InputError(result.failures[0].reason)
+            sink = job_sink(job, options)
+            end = self.service.analyzer(options).run(job.input, sink, self._progress, on_frame)
+        except LaneClosed:
+            self.stopped = True
+            self._finish()
+            return
         except Exception as error:  # the job fails with the reason; the server goes on
             self._finish(error)
             return
-        if self.stopped or self.cancelled:
-            self._finish()
-        else:
-            self.service.writer.submit(self._write, result)
+        if not self.cancelled:
+            job.result = job_result(sink, end, self.service.recognizer.config.has_va)
+        self._finish()
 
     def _progress(self, done: int, total: int | None) -> None:
         self.job.done, self.job.total = done, total
-
-    def _write(self, result: AnalysisResult) -> None:
-        job = self.job
-        if self.service.closing or self.cancelled:  # closing: written again after the restart
-            self.stopped = self.service.closing
-            self._finish()
-            return
-        try:
-            table = result.to_table().assign(source=job.name)  # the upload's name, not the server's path
-            summary = summary_table(table, result.labels)
-            files = write_outputs(result, job.name, (table, summary), job.folder, job.outputs)
-        except Exception as error:
-            self._finish(error)
-            return
-        job.result = {"frames": len(result), "faces": len(table), "tracks": len(summary), "fps": result.fps,
-                      "model": result.model, "has_va": result.has_va, "files": files}  # fmt: skip
-        self._finish()
 
     def _finish(self, error: Exception | None = None) -> None:
         """Record how the job ended: done, failed with the reason, queued again (the lane closed), or gone."""
@@ -195,7 +185,7 @@ class JobRun:
         elif error is not None:
             self.store.save(job, status=Status.FAILED, error=_reason(error, job))
         elif self.stopped:
-            self.store.save(job, status=Status.QUEUED, done=0)  # a restart takes it up again
+            self.store.save(job, status=Status.QUEUED)  # the restart continues it
         else:
             self.store.save(job, status=Status.DONE, done=job.result["frames"], total=job.result["frames"])
 
@@ -208,24 +198,37 @@ def _reason(error: Exception, job: Job) -> str:
     return (str(error).replace(job.input, job.name).splitlines() or ["failed"])[0]
 
 
-def write_outputs(result: AnalysisResult, name: str, tables: tuple[pd.DataFrame, pd.DataFrame], folder: Path,
-                  outputs: list[str]) -> dict[str, str]:  # fmt: skip
-    """Table and summary (Parquet), embeddings when computed, plots (titled ``name``) and the annotated input
-    when asked for; returns each output's file in ``folder``: ``table``, ``summary``, ``embeddings``,
-    ``plots/NAME``, ``annotated``."""
-    table, summary = tables
-    files = {"table": "table.parquet", "summary": "summary.parquet"}
-    write_table(table, folder / files["table"])
-    write_table(summary, folder / files["summary"])
-    if result.frames and any(face.embedding is not None for frame in result.frames for face in frame.faces):
-        files["embeddings"] = write_array(result.embeddings(), folder / "embeddings.npy").name
-    if "plots" in outputs:
-        for path in replace(result, source=name).plot(folder / "plots"):
-            files[f"plots/{path.stem}"] = f"plots/{path.name}"
-    if "annotated" in outputs:
-        suffix = ".mp4" if result.kind == SourceKind.VIDEO else ".png"
-        files["annotated"] = result.annotate(folder / f"annotated{suffix}").name
-    return files
+def job_sink(job: Job, options: AnalyzerOptions) -> FileSink:
+    """The files of a job in its folder: table and summary (Parquet), embeddings when computed, plots and the
+    annotated input when asked for; rows name the input as its upload did. A job stopped part-way goes on."""
+    folder, annotated = job.folder, ".mp4" if job.kind == SourceKind.VIDEO.value else ".png"
+    return FileSink(
+        folder / TABLE,
+        summary=folder / SUMMARY,
+        embeddings=folder / EMBEDDINGS if options.embeddings else None,
+        plots=folder / "plots" if "plots" in job.outputs else None,
+        video=folder / f"annotated{annotated}" if "annotated" in job.outputs else None,
+        resume=True,
+        name=job.name,
+    )
+
+
+def job_result(sink: FileSink, end: RunEnd, has_va: bool) -> dict[str, Any]:
+    """What a finished job reports: frames, faces, tracks, frame rate, model, whether it has valence and
+    arousal, and its files by what they are (``table``, ``summary``, ``embeddings``, ``plots/NAME``,
+    ``annotated``), relative to its folder."""
+    assert sink.table_path is not None
+    folder = sink.table_path.parent
+    written = [path.relative_to(folder) for path in sink.written]
+    files = {_file_key(path): path.as_posix() for path in written}
+    return {"frames": sink.frames, "faces": sink.rows, "tracks": len(sink.summary.table(end.report)),
+            "fps": sink.info.fps, "model": sink.info.model, "has_va": has_va, "files": files}  # fmt: skip
+
+
+def _file_key(path: Path) -> str:
+    if path.parent.name == "plots":
+        return f"plots/{path.stem}"
+    return {TABLE: "table", SUMMARY: "summary", EMBEDDINGS: "embeddings"}.get(path.name, "annotated")
 
 
 def face_json(face: FacePrediction, embeddings: bool) -> dict[str, Any]:

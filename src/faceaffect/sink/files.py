@@ -48,7 +48,8 @@ class FileSink:
     ``json_lines``, one flush per frame for live streams). ``summary``: per-track summary table.
     ``embeddings``: .npy or .parquet, one row per table row. ``video``: annotated video (for an image input
     an image file, for a folder a folder). ``plots``: folder for the plots. ``resume``: continue the run
-    that was interrupted writing ``table``, if there is one.
+    that was interrupted writing ``table``, if there is one. ``name``: the input's name in the table's
+    ``source`` column and the plots' titles (default: its path; a service names an upload as its client did).
     """
 
     wants_images: bool
@@ -63,12 +64,13 @@ class FileSink:
         plots: str | Path | None = None,
         json_lines: bool = False,
         resume: bool = False,
+        name: str | None = None,
     ) -> None:
         self.table_path, self.summary_path = _path(table), _path(summary)
         self.embeddings_path, self.video_path, self.plots_path = _path(embeddings), _path(video), _path(plots)
         if resume and self.table_path is None:
             raise FaceaffectError("only a run that writes its table to a file (-o) can be resumed")
-        self.json_lines, self.resume = json_lines, resume
+        self.json_lines, self.resume, self.name = json_lines, resume, name
         self.wants_images = video is not None
         self.written: list[Path] = []
         self.frames = 0
@@ -190,6 +192,8 @@ class FileSink:
             return
         info = self.info
         table = frames_table(self._pending, info.labels, info.model, info.source)
+        if self.name is not None:
+            table["source"] = self.name
         self._table.append(table)
         if self._plot_table is not self._table:
             self._plot_table.append(table)
@@ -227,7 +231,7 @@ class FileSink:
             self.written.append(write_table(self.summary.table(report), self.summary_path))
         if self.plots_path is not None and self._plot_table is not None:
             self.written += plot_table_file(self._plot_table.path, self.summary.table(report), info.labels,
-                                            self.plots_path, Path(info.source).name)  # fmt: skip
+                                            self.plots_path, Path(self.name or info.source).name)  # fmt: skip
         if self.table_path is not None:
             self._keep_state(end)
 
