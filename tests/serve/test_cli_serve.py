@@ -46,3 +46,14 @@ def test_a_state_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> No
     result = runner.invoke(app, ["serve", "--port", "0", "--state-dir", str(blocker / "state")])
     assert result.exit_code == 1 and "cannot write" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_connections_send_small_answers_at_once() -> None:
+    """Without TCP_NODELAY on the connections the server accepts, every answer (written as headers, then
+    body) waited for the client's delayed ACK: 44 ms for any request, measured (0.7 ms with it)."""
+    from faceaffect.cli.serve import _listen
+
+    with _listen("127.0.0.1", 0) as listener, socket.create_connection(listener.getsockname()):
+        accepted, _ = listener.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
