@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,16 +37,15 @@ def test_a_stalled_upload_is_dropped_with_408(tmp_path: Path) -> None:
 def test_an_upload_cut_off_leaves_nothing_behind(tmp_path: Path) -> None:
     with uvicorn_thread(tmp_path) as url:
         address = urlsplit(url)
+        uploads = tmp_path / "state" / "uploads"
         with socket.create_connection((address.hostname, address.port), timeout=10) as client:
             head = (b"POST /v1/jobs HTTP/1.1\r\nHost: test\r\nContent-Length: 100000\r\n"
                     b"Content-Type: multipart/form-data; boundary=xyz\r\n\r\n")  # fmt: skip
             client.sendall(head + PART + b"\0" * 5000)
-        uploads = tmp_path / "state" / "uploads"
-        deadline = time.monotonic() + 10
-        while any(uploads.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not any(uploads.iterdir())
-        assert httpx.get(f"{url}/readyz").json()["queue"]["admitted"] == 0  # its place in the queue is back
+            assert wait_until(lambda: any(uploads.iterdir()))  # cut off while the server writes it
+        assert wait_until(lambda: not any(uploads.iterdir()))
+        admitted = lambda: httpx.get(f"{url}/readyz").json()["queue"]["admitted"]  # noqa: E731
+        assert wait_until(lambda: admitted() == 0)  # its place in the queue is back
 
 
 def test_a_chunked_upload_is_cut_at_the_limit(tmp_path: Path) -> None:
@@ -94,3 +93,10 @@ def test_concurrent_requests_get_their_own_answers(tmp_path: Path, shared_data: 
             )
     assert [answer.json() for answer in answers] == [alone[i % 2] for i in range(12)]
     assert len(alone[0]["faces"]) == 2 and len(alone[1]["faces"]) == 1
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
