@@ -25,6 +25,7 @@ from faceaffect.cli import (  # noqa: F401  (registers them)
 )
 from faceaffect.cli.common import app, one_line, say
 from faceaffect.core.io import WRITE_FAILURES
+from faceaffect.video.decode import opening
 
 __all__ = ["app", "main"]
 
@@ -58,7 +59,11 @@ def main() -> None:
             raise
         say(f"[red]error:[/red] cannot write the output: {os.strerror(error.errno)}")
         code = 1
-    sys.exit(_flushed(code if isinstance(code, int) else 0))
+    code = _flushed(code if isinstance(code, int) else 0)
+    if opening():  # a thread still blocked opening a stream would crash Python's shutdown: skip it
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _flushed(code: int) -> int:

@@ -426,11 +426,22 @@ def _attempt(work: Any) -> Any:
         return error
 
 
+_OPENING: set[threading.Thread] = set()
+
+
+def opening() -> bool:
+    """Whether a stream is still being opened on a helper thread: after Ctrl-C it may stay blocked in FFmpeg,
+    and it can crash the interpreter's shutdown (SIGSEGV), so a command ends its process without one."""
+    return any(thread.is_alive() for thread in _OPENING)
+
+
 def _in_thread(work: Any) -> Any:
     """``work()`` on a daemon thread, waited for in short steps (a signal can interrupt the wait)."""
     done: list[Any] = []
     worker = threading.Thread(target=lambda: done.append(_attempt(work)), name="faceaffect-open", daemon=True)
+    _OPENING.add(worker)
     worker.start()
     while worker.is_alive():
         worker.join(0.05)
+    _OPENING.discard(worker)
     return done[0]
