@@ -73,3 +73,14 @@ def write_video(
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode(None))
     return path
+
+
+def damage_packets(path: Path, packets: range) -> None:
+    """Scramble the payload of some packets (their place in the file from the index), keeping their size."""
+    with av.open(str(path)) as container:
+        places = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    data = bytearray(path.read_bytes())
+    for pos, size in (places[i] for i in packets):
+        for at in range(pos + 8, pos + size, 3):
+            data[at] ^= 0xA5
+    path.write_bytes(bytes(data))

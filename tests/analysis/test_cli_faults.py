@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
-from moving_faces import HEIGHT, WIDTH, moving_frames, write_video
+from moving_faces import HEIGHT, WIDTH, damage_packets, moving_frames, write_video
 from small_disk import on_small_disk
 from typer.testing import CliRunner
 
@@ -30,20 +30,9 @@ def run(*args: object) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def damage(path: Path, packets: range) -> None:
-    """Scramble the payload of some packets (where the file's index puts them), keeping their sizes."""
-    with av.open(str(path)) as container:
-        places = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
-    data = bytearray(path.read_bytes())
-    for pos, size in (places[i] for i in packets):
-        for at in range(pos + 8, pos + size, 3):
-            data[at] ^= 0xA5
-    path.write_bytes(bytes(data))
-
-
 def test_damaged_packets_are_skipped_and_the_user_told(tiny_model: Path, tmp_path: Path) -> None:
     video = write_video(tmp_path / "clip.mp4", moving_frames(40), fps=25, gop=10)
-    damage(video, range(15, 19))
+    damage_packets(video, range(15, 19))
     code, _, stderr = run(
         video, "-m", tiny_model, "-o", tmp_path / "t.csv", "--summary", tmp_path / "s.csv", "-q"
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from moving_faces import HEIGHT, WIDTH, write_video
+from moving_faces import HEIGHT, WIDTH, damage_packets, write_video
 
 from faceaffect.core.errors import FaceaffectError, InputError, LimitError
 from faceaffect.video import Sampling, VideoReader
@@ -31,17 +31,6 @@ def textured_frames(count: int) -> list[np.ndarray]:
         frame[10:60, 10:110] = 255
         frames.append(frame)
     return frames
-
-
-def damage_packets(path: Path, packets: range) -> None:
-    """Scramble the payload of some packets (their place in the file from the index), keeping their size."""
-    with av.open(str(path)) as container:
-        places = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
-    data = bytearray(path.read_bytes())
-    for pos, size in (places[i] for i in packets):
-        for at in range(pos + 8, pos + size, 3):
-            data[at] ^= 0xA5
-    path.write_bytes(bytes(data))
 
 
 @pytest.fixture(scope="module")
