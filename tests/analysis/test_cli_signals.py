@@ -17,7 +17,7 @@ import av
 import pandas as pd
 import pytest
 
-SCRIPT = "from faceaffect.cli import app; app()"
+SCRIPT = "from faceaffect.cli import main; main()"  # the entry point of the installed command
 
 
 def command(*args: object) -> list[str]:
@@ -145,5 +145,5 @@ def test_ctrl_c_stops_waiting_for_a_stream(
     process.send_signal(signal.SIGINT)
     start = time.monotonic()
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130 and time.monotonic() - start < 10
+    assert process.returncode == 130 and time.monotonic() - start < 10, stderr
     assert stderr == "interrupted (SIGINT) before any frame was finished; nothing written\n"

@@ -426,22 +426,20 @@ def _attempt(work: Any) -> Any:
         return error
 
 
-_OPENING: set[threading.Thread] = set()
+OPEN_THREAD = "faceaffect-open"
 
 
 def opening() -> bool:
     """Whether a stream is still being opened on a helper thread: after Ctrl-C it may stay blocked in FFmpeg,
     and it can crash the interpreter's shutdown (SIGSEGV), so a command ends its process without one."""
-    return any(thread.is_alive() for thread in _OPENING)
+    return any(thread.name == OPEN_THREAD and thread.is_alive() for thread in threading.enumerate())
 
 
 def _in_thread(work: Any) -> Any:
     """``work()`` on a daemon thread, waited for in short steps (a signal can interrupt the wait)."""
     done: list[Any] = []
-    worker = threading.Thread(target=lambda: done.append(_attempt(work)), name="faceaffect-open", daemon=True)
-    _OPENING.add(worker)
+    worker = threading.Thread(target=lambda: done.append(_attempt(work)), name=OPEN_THREAD, daemon=True)
     worker.start()
     while worker.is_alive():
         worker.join(0.05)
-    _OPENING.discard(worker)
     return done[0]
